@@ -1,0 +1,144 @@
+/*
+ * privbox_shim.h — the contract between the C preload (libprivbox.so), the Swift core
+ * (libprivbox_core.so) and the `privbox` CLI.
+ *
+ * Everything in here is plain data and pure functions: no allocation, no global state, so the
+ * same code can run in the preload's constructor and in Swift unit tests.
+ */
+#ifndef PRIVBOX_SHIM_H
+#define PRIVBOX_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- configuration (PRIVBOX_* environment variables) ---------------------------------------- */
+
+enum pb_mode {
+    PB_MODE_OFF = 0,        /* pure pass-through: every wrapper forwards to libc */
+    PB_MODE_PROFILE = 1,    /* count syscalls per call site, write a profile at exit */
+    PB_MODE_ACCELERATE = 2, /* load a profile, route profiled sites to executors */
+    PB_MODE_AUTO = 3,       /* profile a warm-up, then accelerate in the same process */
+};
+
+enum pb_log_level {
+    PB_LOG_ERROR = 0,
+    PB_LOG_WARN = 1,
+    PB_LOG_INFO = 2,
+    PB_LOG_DEBUG = 3,
+};
+
+#define PB_PATH_MAX 4096
+#define PB_ERROR_MAX 512
+
+/* Default profile path when PRIVBOX_PROFILE is unset. In profile mode "%p" is replaced by the
+ * writing process's pid, so every process of a tree writes its own file. */
+#define PB_DEFAULT_PROFILE_WRITE "privbox-profile.%p.json"
+#define PB_DEFAULT_PROFILE_READ "privbox-profile.json"
+
+struct pb_config {
+    int mode;              /* enum pb_mode */
+    int log_level;         /* enum pb_log_level */
+    int inherit;           /* 1: children keep the preload (default); 0: it is removed at start */
+    int profile_path_set;  /* PRIVBOX_PROFILE was given */
+    char profile_path[PB_PATH_MAX];
+    char error[PB_ERROR_MAX]; /* the first problem found, "" if none */
+};
+
+/*
+ * Reads the PRIVBOX_* variables from a NULL-terminated "NAME=VALUE" array.
+ * Returns 0 when every PRIVBOX_* variable is known and well-formed. Otherwise returns -1, puts one
+ * human-readable sentence (without the "privbox:" prefix or newline) in cfg->error, and sets
+ * cfg->mode to PB_MODE_OFF: bad input means the program runs natively.
+ * Async-signal-safe and allocation-free (it runs in the preload's constructor).
+ */
+int pb_config_parse(struct pb_config *cfg, char *const *envp);
+
+const char *pb_mode_name(int mode);
+const char *pb_log_level_name(int level);
+
+/* Expands "%p" to pid and "%%" to "%" in pattern. Returns 0, or -1 if out is too small. */
+int pb_expand_path(const char *pattern, long pid, char *out, size_t outlen);
+
+/* ---- the profile snapshot handed from the preload to the Swift core at exit ------------------ */
+
+#define PB_SNAPSHOT_ABI 1
+#define PB_BUILD_ID_MAX 40 /* bytes; GNU build-ids are 20 (sha1) */
+
+struct pb_module_record {
+    const char *path;       /* as the loader knows it; "" for the main program is replaced */
+    uint64_t base;          /* load bias */
+    uint32_t build_id_len;
+    uint8_t build_id[PB_BUILD_ID_MAX];
+};
+
+struct pb_site_record {
+    uint64_t address;       /* return address into the caller of the wrapper */
+    int32_t module;         /* index into modules, -1 when no module maps the address */
+    uint32_t syscall_nr;    /* x86-64 syscall number the wrapper issues */
+    uint64_t offset;        /* address - module base */
+    uint32_t thread;        /* index of the thread table the record came from */
+    uint32_t reserved;
+    uint64_t calls;
+    uint64_t errors;        /* calls that returned the wrapper's error value */
+    uint64_t kernel_cycles; /* cycles spent inside the wrapped call */
+    uint64_t user_cycles;   /* cycles since the same thread's previous wrapped call returned */
+};
+
+struct pb_snapshot {
+    uint32_t abi;           /* PB_SNAPSHOT_ABI */
+    int32_t pid;
+    int32_t ppid;
+    int32_t log_level;
+    uint64_t start_ns;      /* CLOCK_MONOTONIC when profiling started (process start or fork) */
+    uint64_t end_ns;
+    uint64_t start_cycles;  /* TSC at start_ns */
+    uint64_t end_cycles;    /* TSC at end_ns: cycles_per_ns = (end-start cycles)/(end-start ns) */
+    uint64_t threads;       /* threads that made at least one wrapped call */
+    uint64_t dropped;       /* calls not recorded because a thread's site table was full */
+    const char *exe;        /* /proc/self/exe */
+    const char *profile_path; /* already expanded */
+    size_t module_count;
+    const struct pb_module_record *modules;
+    size_t site_count;
+    const struct pb_site_record *sites;
+};
+
+/* Entry points of libprivbox_core.so (resolved with dlsym by the preload). Both return 0 on
+ * success, or -1 with one sentence in err. */
+typedef int (*pb_core_write_profile_fn)(const struct pb_snapshot *snapshot, char *err, size_t errlen);
+/* Checks the profile at `path` for the running program `exe` (whose GNU build-id is given).
+ * Returns 1 when the profile is valid and has entries for this program, 0 when it is valid but
+ * records nothing for it, -1 when it is missing, corrupt, truncated, of another schema, or
+ * recorded for a different build of the program (one sentence in err). */
+typedef int (*pb_core_check_profile_fn)(const char *path, const char *exe, const uint8_t *build_id,
+                                        size_t build_id_len, char *err, size_t errlen);
+
+/* ---- measurement helpers for `privbox doctor` and the benchmarks ----------------------------- */
+
+/* Median over `batches` of the mean cost, in TSC cycles, of one raw `syscall` instruction
+ * (getppid, which no libc caches), and of one call to an empty non-inlined function. */
+double pb_measure_raw_syscall_cycles(int batches, int iterations);
+double pb_measure_function_call_cycles(int batches, int iterations);
+/* TSC cycles per nanosecond, measured against CLOCK_MONOTONIC over about `ms` milliseconds. */
+double pb_measure_cycles_per_ns(int ms);
+/* Raw syscall without going through any wrapper: returns the kernel's value (-errno on error). */
+long pb_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+
+/* execvpe(3): PATH search with an explicit environment. Returns only on failure. */
+int pb_execvpe(const char *file, char *const argv[], char *const envp[]);
+
+/* Feature probes: 0 when available, else the errno that says why not. */
+int pb_probe_syscall_user_dispatch(void);
+int pb_probe_rseq(void);
+int pb_probe_io_uring(void);
+/* Space-separated names of the functions the vDSO exports. 0, or -1 if out is too small. */
+int pb_vdso_symbols(char *out, size_t outlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,83 @@
+/*
+ * probe.c — kernel feature probes for `privbox doctor`. Each probe makes the cheapest call that
+ * tells "available" from "not built into this kernel" without changing the process's state.
+ */
+#include "privbox_shim.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#endif
+
+int pb_probe_syscall_user_dispatch(void)
+{
+    /* Switching dispatch off when it is already off is a no-op where SUD exists (5.11+), and
+     * fails with EINVAL where the kernel lacks CONFIG_GENERIC_ENTRY/SUD. */
+    return prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) == 0 ? 0 : errno;
+}
+
+int pb_probe_rseq(void)
+{
+    /* rseq(NULL, 0, 0, 0) is rejected with EINVAL by a kernel that has rseq (4.18+), ENOSYS
+     * otherwise. It registers nothing. */
+    long r = pb_raw_syscall6(SYS_rseq, 0, 0, 0, 0, 0, 0);
+    return r == -EINVAL ? 0 : (int)-r;
+}
+
+int pb_probe_io_uring(void)
+{
+    struct io_uring_params params;
+    memset(&params, 0, sizeof params);
+    long fd = pb_raw_syscall6(SYS_io_uring_setup, 1, (long)&params, 0, 0, 0, 0);
+    if (fd < 0)
+        return (int)-fd;
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    return 0;
+}
+
+int pb_vdso_symbols(char *out, size_t outlen)
+{
+    /* The vDSO is a complete ELF image in memory, section headers included: list its dynamic
+     * symbols that are functions. */
+    if (!outlen)
+        return -1;
+    out[0] = '\0';
+    const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+    if (!base)
+        return -1;
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_shoff == 0)
+        return -1;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
+    size_t used = 0;
+    for (int i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
+            continue;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(base + sh[i].sh_offset);
+        const char *strtab = (const char *)(base + sh[sh[i].sh_link].sh_offset);
+        size_t count = sh[i].sh_size / sizeof(Elf64_Sym);
+        for (size_t s = 0; s < count; s++) {
+            if (ELF64_ST_TYPE(sym[s].st_info) != STT_FUNC || sym[s].st_shndx == SHN_UNDEF)
+                continue;
+            const char *name = strtab + sym[s].st_name;
+            size_t len = strlen(name);
+            if (used + len + 2 >= outlen)
+                return -1;
+            if (used)
+                out[used++] = ' ';
+            memcpy(out + used, name, len);
+            used += len;
+            out[used] = '\0';
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,447 @@
+/*
+ * runtime.c — the preload's life cycle: configuration at load, fork, and the profile at exit.
+ *
+ * Nothing here is on a syscall path. The constructor runs before main() and must leave the
+ * process exactly as it found it when the mode is off: it reads the environment, and writes
+ * nothing (no fd, no allocation, no environment change) unless PRIVBOX_INHERIT=0 asks for one.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pb_process pb_proc;
+volatile int pb_counting;
+
+uint64_t pb_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall, async-signal-safe */
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void pb_write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        long n = pb_raw_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0);
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            return; /* stderr closed or full: privbox's own messages are best effort */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void pb_log(int level, const char *fmt, ...)
+{
+    if (level > pb_proc.log_level)
+        return;
+    int saved = errno;
+    char line[1024];
+    int head = snprintf(line, sizeof line, "privbox: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line + head, sizeof line - (size_t)head - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)head + (n < 0 ? 0 : (size_t)n);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    for (size_t i = (size_t)head; i < len; i++) /* one event, one line */
+        if (line[i] == '\n')
+            line[i] = ' ';
+    line[len++] = '\n';
+    pb_write_all(2, line, len);
+    errno = saved;
+}
+
+void *pb_resolve(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p) {
+        /* Cannot happen for a symbol the program links against (it would not have loaded);
+         * calling a null pointer would crash the program, so fail loudly and precisely. */
+        pb_log(PB_LOG_ERROR, "libc has no %s; cannot forward the call", name);
+        abort();
+    }
+    return p;
+}
+
+/* ---- modules and build-ids ------------------------------------------------------------------- */
+
+struct pb_module_scan {
+    struct pb_module_record *modules;
+    uint64_t (*ranges)[2]; /* executable PT_LOAD ranges, one per module */
+    size_t count, cap;
+    char *paths;           /* storage for path strings */
+    size_t paths_used, paths_cap;
+};
+
+static void pb_build_id(const struct dl_phdr_info *info, struct pb_module_record *m)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            size_t name_sz = (n->n_namesz + 3u) & ~3u, desc_sz = (n->n_descsz + 3u) & ~3u;
+            const char *name = p + sizeof *n, *desc = name + name_sz;
+            if (desc + n->n_descsz > end)
+                break;
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                size_t len = n->n_descsz < PB_BUILD_ID_MAX ? n->n_descsz : PB_BUILD_ID_MAX;
+                memcpy(m->build_id, desc, len);
+                m->build_id_len = (uint32_t)len;
+                return;
+            }
+            p = desc + desc_sz;
+        }
+    }
+}
+
+static const char *pb_exe_path(void)
+{
+    static char exe[PB_PATH_MAX];
+    if (!exe[0]) {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+    }
+    return exe;
+}
+
+static int pb_scan_module(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct pb_module_scan *scan = data;
+    if (scan->count == scan->cap)
+        return 1;
+    const char *path = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : 0;
+    if (!path) {
+        /* The main program and, with some loaders, the vDSO come without a name; the vDSO is
+         * the one loaded at AT_SYSINFO_EHDR. */
+        int is_vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR) == (uintptr_t)info->dlpi_addr;
+        path = is_vdso ? "[vdso]" : pb_exe_path();
+    }
+    size_t len = strlen(path) + 1;
+    if (scan->paths_used + len > scan->paths_cap)
+        return 1;
+    struct pb_module_record *m = &scan->modules[scan->count];
+    memset(m, 0, sizeof *m);
+    memcpy(scan->paths + scan->paths_used, path, len);
+    m->path = scan->paths + scan->paths_used;
+    scan->paths_used += len;
+    m->base = info->dlpi_addr;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uint64_t a = info->dlpi_addr + ph->p_vaddr;
+            if (a < lo) lo = a;
+            if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+        }
+    }
+    scan->ranges[scan->count][0] = lo;
+    scan->ranges[scan->count][1] = hi;
+    pb_build_id(info, m);
+    scan->count++;
+    return 0;
+}
+
+static void *pb_map(size_t bytes)
+{
+    long p = pb_raw_syscall6(SYS_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return (p < 0 && p > -4096) ? 0 : (void *)p;
+}
+
+/* ---- the Swift core ---------------------------------------------------------------------------- */
+
+static void *pb_core_symbol(const char *name)
+{
+    static void *core;
+    if (!core) {
+        char path[PB_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/libprivbox_core.so", pb_proc.lib_dir);
+        core = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!core) {
+            pb_log(PB_LOG_ERROR, "cannot load %s (%s)", path, dlerror());
+            return 0;
+        }
+    }
+    void *sym = dlsym(core, name);
+    if (!sym)
+        pb_log(PB_LOG_ERROR, "libprivbox_core.so has no %s: mismatched installation", name);
+    return sym;
+}
+
+static void pb_write_profile(void)
+{
+    if (!__atomic_exchange_n(&pb_counting, 0, __ATOMIC_SEQ_CST))
+        return; /* not counting (or already written) */
+    uint64_t end_ns = pb_monotonic_ns(), end_cycles = pb_cycles();
+
+    struct pb_module_scan scan = {0};
+    scan.cap = 1024;
+    scan.paths_cap = 1024 * 256;
+    scan.modules = pb_map(scan.cap * sizeof *scan.modules);
+    scan.ranges = pb_map(scan.cap * sizeof *scan.ranges);
+    scan.paths = pb_map(scan.paths_cap);
+    if (!scan.modules || !scan.ranges || !scan.paths) {
+        pb_log(PB_LOG_ERROR, "out of memory while writing the profile");
+        return;
+    }
+    dl_iterate_phdr(pb_scan_module, &scan);
+
+    size_t site_count = 0, threads = 0;
+    uint64_t dropped = 0;
+    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
+        threads++;
+        dropped += t->dropped;
+        for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++)
+            site_count += t->slots[i].key != 0;
+    }
+    struct pb_site_record *sites = pb_map((site_count + 1) * sizeof *sites);
+    if (!sites) {
+        pb_log(PB_LOG_ERROR, "out of memory while writing the profile");
+        return;
+    }
+    size_t n = 0;
+    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
+        for (uint32_t i = 0; i < PB_TABLE_SLOTS && n < site_count; i++) {
+            const struct pb_slot *s = &t->slots[i];
+            if (!s->key)
+                continue;
+            struct pb_site_record *r = &sites[n++];
+            r->address = s->key >> 10;
+            r->syscall_nr = (uint32_t)(s->key & 1023u);
+            r->thread = t->index;
+            r->calls = s->calls;
+            r->errors = s->errors;
+            r->kernel_cycles = s->kernel_cycles;
+            r->user_cycles = s->user_cycles;
+            r->module = -1;
+            for (size_t m = 0; m < scan.count; m++) {
+                if (r->address >= scan.ranges[m][0] && r->address < scan.ranges[m][1]) {
+                    r->module = (int32_t)m;
+                    r->offset = r->address - scan.modules[m].base;
+                    break;
+                }
+            }
+        }
+    }
+
+    char path[PB_PATH_MAX];
+    if (pb_expand_path(pb_proc.profile_pattern, (long)getpid(), path, sizeof path) != 0) {
+        pb_log(PB_LOG_ERROR, "PRIVBOX_PROFILE expands to a path longer than %d bytes",
+               PB_PATH_MAX - 1);
+        return;
+    }
+    struct pb_snapshot snap = {
+        .abi = PB_SNAPSHOT_ABI,
+        .pid = (int32_t)getpid(),
+        .ppid = (int32_t)getppid(),
+        .log_level = pb_proc.log_level,
+        .start_ns = pb_proc.start_ns,
+        .end_ns = end_ns,
+        .start_cycles = pb_proc.start_cycles,
+        .end_cycles = end_cycles,
+        .threads = threads,
+        .dropped = dropped,
+        .exe = pb_exe_path(),
+        .profile_path = path,
+        .module_count = scan.count,
+        .modules = scan.modules,
+        .site_count = n,
+        .sites = sites,
+    };
+    pb_core_write_profile_fn write_profile = (pb_core_write_profile_fn)pb_core_symbol(
+        "privbox_core_write_profile");
+    if (!write_profile)
+        return;
+    char err[PB_ERROR_MAX] = "";
+    if (write_profile(&snap, err, sizeof err) != 0)
+        pb_log(PB_LOG_ERROR, "%s", err);
+    else
+        pb_log(PB_LOG_INFO, "profile written to %s (%zu sites, %zu threads)", path, n, threads);
+}
+
+static void pb_at_exit(void) { pb_write_profile(); }
+
+/* ---- fork ---------------------------------------------------------------------------------- */
+
+void pb_after_fork_child(void)
+{
+    /* Async-signal-safe: fork() may be called from a signal handler, and this runs inside it. */
+    pb_tables_reset_after_fork();
+    pb_proc.start_ns = pb_monotonic_ns();
+    pb_proc.start_cycles = pb_cycles();
+}
+
+static void pb_atfork_child(void)
+{
+    if (pb_counting)
+        pb_after_fork_child();
+}
+
+/* ---- start-up ------------------------------------------------------------------------------ */
+
+/* PRIVBOX_INHERIT=0: remove libprivbox.so from LD_PRELOAD (editing the string in place, so no
+ * allocation) and the PRIVBOX_* variables, so programs this process executes run natively. */
+static void pb_stop_inheritance(char **envp)
+{
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            continue;
+        char *list = *e + 11, *out = list;
+        const char *p = list;
+        while (*p) {
+            while (*p == ':' || *p == ' ')
+                p++;
+            const char *start = p;
+            while (*p && *p != ':' && *p != ' ')
+                p++;
+            size_t len = (size_t)(p - start);
+            const char *slash = memrchr(start, '/', len);
+            const char *base = slash ? slash + 1 : start;
+            int ours = (size_t)(p - base) == strlen("libprivbox.so") &&
+                       memcmp(base, "libprivbox.so", strlen("libprivbox.so")) == 0;
+            if (len && !ours) {
+                if (out != list)
+                    *out++ = ':';
+                memmove(out, start, len);
+                out += len;
+            }
+        }
+        *out = '\0';
+    }
+    static const char *const names[] = {"PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG",
+                                        "PRIVBOX_INHERIT", 0};
+    for (const char *const *n = names; *n; n++)
+        unsetenv(*n);
+    const char *left = getenv("LD_PRELOAD");
+    if (left && !left[0])
+        unsetenv("LD_PRELOAD");
+}
+
+static void pb_find_lib_dir(void)
+{
+    Dl_info info;
+    if (dladdr((void *)pb_find_lib_dir, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        size_t len = slash ? (size_t)(slash - info.dli_fname) : 0;
+        if (len >= sizeof pb_proc.lib_dir)
+            len = 0;
+        if (len)
+            memcpy(pb_proc.lib_dir, info.dli_fname, len);
+        else
+            pb_proc.lib_dir[len++] = '.';
+        pb_proc.lib_dir[len] = '\0';
+    }
+}
+
+static int pb_main_build_id(uint8_t *out, size_t *len)
+{
+    /* dl_iterate_phdr reports the main program first; a scan with room for one module stops
+     * right after it. */
+    struct pb_module_record mods[1];
+    uint64_t ranges[1][2];
+    char paths[PB_PATH_MAX + 16];
+    struct pb_module_scan scan = {
+        .modules = mods, .ranges = ranges, .cap = 1, .paths = paths, .paths_cap = sizeof paths,
+    };
+    *len = 0;
+    dl_iterate_phdr(pb_scan_module, &scan);
+    if (!scan.count)
+        return -1;
+    memcpy(out, mods[0].build_id, mods[0].build_id_len);
+    *len = mods[0].build_id_len;
+    return 0;
+}
+
+static void pb_start_accelerate(void)
+{
+    pb_core_check_profile_fn check = (pb_core_check_profile_fn)pb_core_symbol(
+        "privbox_core_check_profile");
+    if (!check) {
+        pb_proc.mode = PB_MODE_OFF;
+        return;
+    }
+    uint8_t build_id[PB_BUILD_ID_MAX];
+    size_t build_id_len = 0;
+    pb_main_build_id(build_id, &build_id_len);
+    char err[PB_ERROR_MAX] = "";
+    int r = check(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, err, sizeof err);
+    if (r < 0) {
+        pb_log(PB_LOG_ERROR, "%s; running natively", err);
+        pb_proc.mode = PB_MODE_OFF;
+    } else if (r == 0) {
+        pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively",
+               pb_proc.profile_pattern, pb_exe_path());
+        pb_proc.mode = PB_MODE_OFF;
+    } else {
+        /* Executors (issue 4) are not part of this build: every site passes through. */
+        pb_log(PB_LOG_INFO, "profile %s accepted for %s; no executor is enabled in this build, "
+               "all sites pass through", pb_proc.profile_pattern, pb_exe_path());
+    }
+}
+
+__attribute__((constructor)) static void pb_init(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    (void)argv;
+    pb_resolve_all();
+    if (getauxval(AT_SECURE)) {
+        /* setuid/setgid/file capabilities: the loader normally refuses the preload; if it was
+         * loaded anyway (e.g. from /etc/ld.so.preload), trust no environment variable. */
+        pb_proc.secure = 1;
+        return;
+    }
+    struct pb_config cfg;
+    int ok = pb_config_parse(&cfg, envp) == 0;
+    pb_proc.log_level = cfg.log_level;
+    if (!ok) {
+        pb_proc.log_level = PB_LOG_ERROR; /* the problem is reported whatever PRIVBOX_LOG says */
+        pb_log(PB_LOG_ERROR, "%s", cfg.error);
+        return;
+    }
+    pb_proc.mode = cfg.mode;
+    memcpy(pb_proc.profile_pattern, cfg.profile_path, sizeof pb_proc.profile_pattern);
+    if (!cfg.inherit)
+        pb_stop_inheritance(envp);
+    if (pb_proc.mode == PB_MODE_OFF)
+        return;
+
+    pb_find_lib_dir();
+    pb_log(PB_LOG_DEBUG, "mode %s, profile %s, core in %s", pb_mode_name(pb_proc.mode),
+           pb_proc.profile_pattern, pb_proc.lib_dir);
+    switch (pb_proc.mode) {
+    case PB_MODE_PROFILE:
+        pb_proc.start_ns = pb_monotonic_ns();
+        pb_proc.start_cycles = pb_cycles();
+        pthread_atfork(0, 0, pb_atfork_child);
+        atexit(pb_at_exit);
+        pb_counting = 1;
+        break;
+    case PB_MODE_ACCELERATE:
+        pb_start_accelerate();
+        break;
+    case PB_MODE_AUTO:
+        pb_log(PB_LOG_INFO, "auto: no executor is enabled in this build, all sites pass through");
+        break;
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import CShim
+import Profiler
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Privbox: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privbox",
+        abstract: "Profile the syscall-dense loops of an unmodified program, and run it accelerated.",
+        discussion: """
+        privbox preloads libprivbox.so into the command (LD_PRELOAD). The same modes are available
+        without this tool: LD_PRELOAD=/path/libprivbox.so PRIVBOX_MODE=profile ./app
+        """,
+        version: privboxVersion,
+        subcommands: [ProfileCommand.self, RunCommand.self, ReportCommand.self, DoctorCommand.self]
+    )
+}
+
+/// Runs `body`, turning any error into one `privbox:` line and exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as CLIError {
+        warn(e.description)
+        throw ExitCode(1)
+    } catch let e as ProfileError {
+        warn(e.description)
+        throw ExitCode(1)
+    }
+}
+
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile",
+        abstract: "Run a command with syscall profiling and write its profile.",
+        discussion: """
+        Every process of the command's tree that exits normally writes its own profile; they are
+        merged into one file (one entry per process). The command's exit status is passed through.
+        """
+    )
+
+    @Option(name: [.short, .customLong("output")], help: "Where to write the merged profile.")
+    var output: String = PB_DEFAULT_PROFILE_READ
+
+    @Argument(parsing: .captureForPassthrough, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func run() throws {
+        let command = stripSeparator(self.command)
+        guard !command.isEmpty else { throw ValidationError("missing command: privbox profile -- CMD [ARGS...]") }
+        var status: Int32 = 0
+        try reportingErrors {
+            let lib = try Installation.requirePreload()
+            let dir = try TemporaryDirectory(prefix: "privbox-profile")
+            defer { dir.remove() }
+            let env = Environment.withPreload(lib, settings: [
+                "PRIVBOX_MODE": "profile",
+                "PRIVBOX_PROFILE": dir.path + "/%p.json",
+            ])
+            status = try Launcher.spawnAndWait(command, environment: env)
+            var profiles: [Profile] = []
+            for file in dir.files() where file.hasSuffix(".json") {
+                do {
+                    profiles.append(try ProfileIO.read(path: dir.path + "/" + file))
+                } catch {
+                    warn("skipping a process's profile: \(error)")
+                }
+            }
+            let merged = Profile.merged(profiles)
+            try ProfileIO.write(merged, to: output)
+            let calls = merged.processes.reduce(UInt64(0)) { $0 &+ $1.totalCalls }
+            warn("profile of \(merged.processes.count) process\(merged.processes.count == 1 ? "" : "es") "
+                 + "(\(calls) wrapped calls) written to \(output)")
+        }
+        Launcher.exitLike(status: status)
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command accelerated according to a profile.",
+        discussion: """
+        The profile is checked first; if it is missing or unusable, one line says why and the
+        command runs natively. The command replaces privbox (exec), so its exit status, signals and
+        process id are its own.
+        """
+    )
+
+    @Option(name: [.short, .customLong("profile")], help: "The profile written by `privbox profile`.")
+    var profile: String = PB_DEFAULT_PROFILE_READ
+
+    @Argument(parsing: .captureForPassthrough, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func run() throws {
+        let command = stripSeparator(self.command)
+        guard !command.isEmpty else { throw ValidationError("missing command: privbox run -- CMD [ARGS...]") }
+        var env = Environment.current()
+        do {
+            let lib = try Installation.requirePreload()
+            _ = try ProfileIO.read(path: profile)
+            env = Environment.withPreload(lib, settings: [
+                "PRIVBOX_MODE": "accelerate",
+                "PRIVBOX_PROFILE": profile,
+            ])
+        } catch {
+            warn("\(error); running natively")
+        }
+        Launcher.exec(command, environment: env)
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Print a readable report of one or more profiles."
+    )
+
+    @Option(name: .long, help: "Call sites to list per process.")
+    var top: Int = 10
+
+    @Argument(help: "Profile files (several are merged).")
+    var files: [String]
+
+    func run() throws {
+        try reportingErrors {
+            let profiles = try files.map { try ProfileIO.read(path: $0) }
+            print(ReportFormatter.text(Profile.merged(profiles), source: files.joined(separator: ", "),
+                                       top: max(1, top)), terminator: "")
+        }
+    }
+}
+
+func stripSeparator(_ args: [String]) -> [String] {
+    args.first == "--" ? Array(args.dropFirst()) : args
+}
+
+struct TemporaryDirectory {
+    let path: String
+
+    init(prefix: String) throws {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw CLIError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
+        }
+        path = String(cString: made)
+    }
+
+    func files() -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    func remove() {
+        for f in files() { unlink(path + "/" + f) }
+        rmdir(path)
+    }
+}
