@@ -10,8 +10,9 @@
  *
  * The syscall number recorded is the one glibc 2.36 issues on x86-64 for that wrapper (checked
  * with strace by Tests/IntegrationTests: e.g. open -> openat, stat/fstat -> newfstatat,
- * nanosleep -> clock_nanosleep, send -> sendto). sched_getcpu and getcpu are answered by the
- * vDSO or rseq without entering the kernel; they are wrapped because later executors serve them.
+ * nanosleep -> clock_nanosleep, send -> sendto, select -> pselect6). sched_getcpu and getcpu are
+ * answered by the vDSO or rseq without entering the kernel; they are wrapped because later
+ * executors serve them, and recorded under getcpu.
  */
 #include "internal.h"
 
@@ -124,7 +125,7 @@
     X(int, poll, SYS_poll, PB_NEG1, (struct pollfd *f, nfds_t n, int t), (f, n, t))                   \
     X(int, ppoll, SYS_ppoll, PB_NEG1,                                                                 \
       (struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *s), (f, n, t, s))      \
-    X(int, select, SYS_select, PB_NEG1,                                                               \
+    X(int, select, SYS_pselect6, PB_NEG1,                                                               \
       (int n, fd_set *restrict r_, fd_set *restrict w, fd_set *restrict e,                          \
        struct timeval *restrict t),                                                                 \
       (n, r_, w, e, t))                                                                             \

@@ -46,11 +46,10 @@ struct ProfileCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Where to write the merged profile.")
     var output: String = PB_DEFAULT_PROFILE_READ
 
-    @Argument(parsing: .captureForPassthrough, help: "The command to run, after --.")
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
     var command: [String] = []
 
     func run() throws {
-        let command = stripSeparator(self.command)
         guard !command.isEmpty else { throw ValidationError("missing command: privbox profile -- CMD [ARGS...]") }
         var status: Int32 = 0
         try reportingErrors {
@@ -94,11 +93,10 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .customLong("profile")], help: "The profile written by `privbox profile`.")
     var profile: String = PB_DEFAULT_PROFILE_READ
 
-    @Argument(parsing: .captureForPassthrough, help: "The command to run, after --.")
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
     var command: [String] = []
 
     func run() throws {
-        let command = stripSeparator(self.command)
         guard !command.isEmpty else { throw ValidationError("missing command: privbox run -- CMD [ARGS...]") }
         var env = Environment.current()
         do {
@@ -134,10 +132,6 @@ struct ReportCommand: ParsableCommand {
                                        top: max(1, top)), terminator: "")
         }
     }
-}
-
-func stripSeparator(_ args: [String]) -> [String] {
-    args.first == "--" ? Array(args.dropFirst()) : args
 }
 
 struct TemporaryDirectory {
