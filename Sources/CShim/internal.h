@@ -61,6 +61,52 @@ void pb_tables_reset_after_fork(void) PB_HIDDEN;
 
 static inline uint64_t pb_cycles(void) { return __rdtsc(); }
 
+/* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
+
+#define PB_SNAPSHOT_ABI 1
+#define PB_BUILD_ID_MAX 40 /* bytes; GNU build-ids are 20 (sha1) */
+
+struct pb_module_record {
+    const char *path;       /* as the loader knows it; "" for the main program is replaced */
+    uint64_t base;          /* load bias */
+    uint32_t build_id_len;
+    uint8_t build_id[PB_BUILD_ID_MAX];
+};
+
+struct pb_site_record {
+    uint64_t address;       /* return address into the caller of the wrapper */
+    int32_t module;         /* index into modules, -1 when no module maps the address */
+    uint32_t syscall_nr;    /* x86-64 syscall number the wrapper issues */
+    uint64_t offset;        /* address - module base */
+    uint32_t thread;        /* index of the thread table the record came from */
+    uint32_t reserved;
+    uint64_t calls;
+    uint64_t errors;        /* calls that returned the wrapper's error value */
+    uint64_t kernel_cycles; /* cycles spent inside the wrapped call */
+    uint64_t user_cycles;   /* cycles since the same thread's previous wrapped call returned */
+};
+
+struct pb_snapshot {
+    int32_t pid;
+    int32_t ppid;
+    int32_t reserved;
+    uint64_t start_ns;      /* CLOCK_MONOTONIC when profiling started (process start or fork) */
+    uint64_t end_ns;
+    uint64_t start_cycles;  /* TSC at start_ns */
+    uint64_t end_cycles;    /* TSC at end_ns: cycles_per_ns = (end-start cycles)/(end-start ns) */
+    uint64_t threads;       /* threads that made at least one wrapped call */
+    uint64_t dropped;       /* calls not recorded because a thread's site table was full */
+    const char *exe;        /* /proc/self/exe */
+    const char *profile_path; /* already expanded */
+    size_t module_count;
+    const struct pb_module_record *modules;
+    size_t site_count;
+    const struct pb_site_record *sites;
+};
+
+/* Writes the snapshot as a profile file (JSON, atomically). 0, or -1 with one sentence in err. */
+int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen) PB_HIDDEN;
+
 /* ---- runtime services (runtime.c) -------------------------------------------------------------- */
 
 /* One line on fd 2, "privbox: " + message, if level <= PRIVBOX_LOG. Not for signal context. */

@@ -169,7 +169,7 @@ static void *pb_map(size_t bytes)
     return (p < 0 && p > -4096) ? 0 : (void *)p;
 }
 
-/* ---- the Swift core ---------------------------------------------------------------------------- */
+/* ---- the Swift core (accelerate mode only) ---------------------------------------------------------------------------- */
 
 static void *pb_core_symbol(const char *name)
 {
@@ -252,10 +252,8 @@ static void pb_write_profile(void)
         return;
     }
     struct pb_snapshot snap = {
-        .abi = PB_SNAPSHOT_ABI,
         .pid = (int32_t)getpid(),
         .ppid = (int32_t)getppid(),
-        .log_level = pb_proc.log_level,
         .start_ns = pb_proc.start_ns,
         .end_ns = end_ns,
         .start_cycles = pb_proc.start_cycles,
@@ -269,12 +267,8 @@ static void pb_write_profile(void)
         .site_count = n,
         .sites = sites,
     };
-    pb_core_write_profile_fn write_profile = (pb_core_write_profile_fn)pb_core_symbol(
-        "privbox_core_write_profile");
-    if (!write_profile)
-        return;
     char err[PB_ERROR_MAX] = "";
-    if (write_profile(&snap, err, sizeof err) != 0)
+    if (pb_write_profile_file(&snap, err, sizeof err) != 0)
         pb_log(PB_LOG_ERROR, "%s", err);
     else
         pb_log(PB_LOG_INFO, "profile written to %s (%zu sites, %zu threads)", path, n, threads);

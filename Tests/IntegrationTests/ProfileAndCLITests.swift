@@ -41,6 +41,21 @@ final class ProfileAndCLITests: XCTestCase {
         XCTAssertEqual(location.trimmingCharacters(in: .whitespacesAndNewlines), "\(Paths.programs.path)/loop.c:\(line ?? -1)")
     }
 
+    /// Paths are bytes: quotes, backslashes, control characters and non-ASCII must survive into a
+    /// valid profile.
+    func testProfileOfAProgramWithAHostilePath() throws {
+        let s = try Scratch()
+        let dir = s.path("we\"ird\\ dir\n\u{1}é")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let program = dir + "/loop"
+        try FileManager.default.copyItem(atPath: try Programs.path("loop"), toPath: program)
+        let r = try Runner.run([program, "7"], mode: .profile, scratch: s, profile: s.path("hostile.json"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let p = try ProfileIO.read(path: s.path("hostile.json")).processes[0]
+        XCTAssertEqual(p.exe, program)
+        XCTAssertEqual(p.sites.first { $0.syscall == "write" && p.modules[$0.module].path == program }?.calls, 7)
+    }
+
     func testThreadsAreCountedPerThread() throws {
         let program = try Programs.path("lifecycle")
         let s = try Scratch()

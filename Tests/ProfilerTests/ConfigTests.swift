@@ -1,4 +1,5 @@
 import CShim
+import Profiler
 import XCTest
 
 /// The C configuration parser the preload runs before main(), driven through its header.
@@ -70,6 +71,10 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(String(cString: out), "100%-%x-7")
         var small = [CChar](repeating: 0, count: 8)
         XCTAssertEqual(pb_expand_path("/tmp/%p.json", 123456, &small, small.count), -1)
+    }
+
+    func testCAndSwiftAgreeOnTheVersion() {
+        XCTAssertEqual(PB_VERSION, privboxVersion)
     }
 
     func testMeasurementsAreSane() {

@@ -31,6 +31,7 @@ enum pb_log_level {
     PB_LOG_DEBUG = 3,
 };
 
+#define PB_VERSION "0.1.0" /* also Profiler.privboxVersion; ConfigTests checks they agree */
 #define PB_PATH_MAX 4096
 #define PB_ERROR_MAX 512
 
@@ -63,53 +64,8 @@ const char *pb_log_level_name(int level);
 /* Expands "%p" to pid and "%%" to "%" in pattern. Returns 0, or -1 if out is too small. */
 int pb_expand_path(const char *pattern, long pid, char *out, size_t outlen);
 
-/* ---- the profile snapshot handed from the preload to the Swift core at exit ------------------ */
+/* ---- libprivbox_core.so (Swift), loaded by the preload only in accelerate mode -------------- */
 
-#define PB_SNAPSHOT_ABI 1
-#define PB_BUILD_ID_MAX 40 /* bytes; GNU build-ids are 20 (sha1) */
-
-struct pb_module_record {
-    const char *path;       /* as the loader knows it; "" for the main program is replaced */
-    uint64_t base;          /* load bias */
-    uint32_t build_id_len;
-    uint8_t build_id[PB_BUILD_ID_MAX];
-};
-
-struct pb_site_record {
-    uint64_t address;       /* return address into the caller of the wrapper */
-    int32_t module;         /* index into modules, -1 when no module maps the address */
-    uint32_t syscall_nr;    /* x86-64 syscall number the wrapper issues */
-    uint64_t offset;        /* address - module base */
-    uint32_t thread;        /* index of the thread table the record came from */
-    uint32_t reserved;
-    uint64_t calls;
-    uint64_t errors;        /* calls that returned the wrapper's error value */
-    uint64_t kernel_cycles; /* cycles spent inside the wrapped call */
-    uint64_t user_cycles;   /* cycles since the same thread's previous wrapped call returned */
-};
-
-struct pb_snapshot {
-    uint32_t abi;           /* PB_SNAPSHOT_ABI */
-    int32_t pid;
-    int32_t ppid;
-    int32_t log_level;
-    uint64_t start_ns;      /* CLOCK_MONOTONIC when profiling started (process start or fork) */
-    uint64_t end_ns;
-    uint64_t start_cycles;  /* TSC at start_ns */
-    uint64_t end_cycles;    /* TSC at end_ns: cycles_per_ns = (end-start cycles)/(end-start ns) */
-    uint64_t threads;       /* threads that made at least one wrapped call */
-    uint64_t dropped;       /* calls not recorded because a thread's site table was full */
-    const char *exe;        /* /proc/self/exe */
-    const char *profile_path; /* already expanded */
-    size_t module_count;
-    const struct pb_module_record *modules;
-    size_t site_count;
-    const struct pb_site_record *sites;
-};
-
-/* Entry points of libprivbox_core.so (resolved with dlsym by the preload). Both return 0 on
- * success, or -1 with one sentence in err. */
-typedef int (*pb_core_write_profile_fn)(const struct pb_snapshot *snapshot, char *err, size_t errlen);
 /* Checks the profile at `path` for the running program `exe` (whose GNU build-id is given).
  * Returns 1 when the profile is valid and has entries for this program, 0 when it is valid but
  * records nothing for it, -1 when it is missing, corrupt, truncated, of another schema, or
