@@ -380,28 +380,37 @@ PB_EXPORT long syscall(long number, ...)
 /* ---- process creation ------------------------------------------------------------------------ */
 
 /* fork() runs the pthread_atfork child handler registered in runtime.c; _Fork() runs none, so
- * its wrapper resets the child's state itself. The wrappers are ordinary frames: parent and
- * child each return through their own copy of the stack. */
+ * its wrapper resets the child's state itself. Either way the call is counted in the parent only:
+ * the child's profile starts empty. The wrappers are ordinary frames: parent and child each
+ * return through their own copy of the stack. */
+static pid_t pb_forked(pid_t (*real)(void), int run_child_hook, uintptr_t site)
+{
+    int counting = pb_counting;
+    uint64_t entered = pb_cycles();
+    pid_t r = real();
+    if (r == 0) {
+        if (counting && run_child_hook)
+            pb_after_fork_child();
+        return r;
+    }
+    if (counting) {
+        int saved = errno;
+        pb_record(site, SYS_clone, entered, r == -1);
+        errno = saved;
+    }
+    return r;
+}
+
 PB_EXPORT pid_t fork(void)
 {
     PB_RESOLVE(fork);
-    PB_COUNTED(pid_t, SYS_clone, PB_NEG1, pb_real_fork());
+    return pb_forked(pb_real_fork, 0, PB_SITE);
 }
 
 PB_EXPORT pid_t _Fork(void)
 {
     PB_RESOLVE(_Fork);
-    int counting = pb_counting;
-    uint64_t entered = pb_cycles();
-    pid_t r = pb_real__Fork();
-    if (r == 0 && counting)
-        pb_after_fork_child();
-    if (counting && r != 0) {
-        int saved = errno;
-        pb_record(PB_SITE, SYS_clone, entered, r == -1);
-        errno = saved;
-    }
-    return r;
+    return pb_forked(pb_real__Fork, 1, PB_SITE);
 }
 
 PB_EXPORT void closefrom(int lowfd)
