@@ -215,6 +215,12 @@ static void pb_write_profile(void)
         for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++)
             site_count += t->slots[i].key != 0;
     }
+    if (site_count == 0 && dropped == 0) {
+        /* Nothing to report (e.g. /bin/true, or a shell that only execs): creating the file would
+         * be the most expensive thing the process did (~1 ms on this machine's disk). */
+        pb_log(PB_LOG_INFO, "no wrapped call was made; no profile written");
+        return;
+    }
     struct pb_site_record *sites = pb_map((site_count + 1) * sizeof *sites);
     if (!sites) {
         pb_log(PB_LOG_ERROR, "out of memory while writing the profile");
