@@ -9,17 +9,42 @@
  *  - tables are pushed once onto a global list with a CAS and never freed, so the exit-time
  *    reader can walk them while other threads still count (it reads slightly stale numbers).
  * Tables are mapped with a raw mmap syscall: no malloc, no interposed call, async-signal-safe.
+ * Nothing here changes errno (raw syscalls return -errno; the vDSO clock sets none on success;
+ * libunwind's errno is restored), so wrappers need not save it around pb_record.
+ *
+ * Why it is cheap: every call is counted (pb_begin, before the real call), but only a sample is
+ * followed to its end. For the others the wrapper tail-calls libc, so libc returns straight to the
+ * program: after a system call the return-stack predictor is flushed on this machine (RSB filling
+ * mitigations), and each extra `ret` on the way back costs a mispredict. Reading the TSC costs
+ * ~11 ns here too. About one call in PB_TIME_ONE_IN, chosen by a per-thread xorshift generator
+ * (not by a period, so a loop cycling through k sites cannot alias with the sampling), "arms":
+ * its return is stamped; the thread's next call is then timed from entry to exit, and the gap
+ * since the armed return is its user time. Times are reported scaled up by calls/timed and
+ * errors by calls/checked, so they are estimates; call counts are exact.
+ *
+ * Stacks: a site's first call, and then at most one call per pb_stack_interval (ns of
+ * CLOCK_MONOTONIC) per thread, has its stack captured with libunwind (loaded in profile mode
+ * only). The clock is only looked at every 32nd call, so the sampler costs a decrement on the
+ * other calls. Calls made while a stack
+ * is being captured (libunwind's own mmap, or a signal handler's calls) are not counted: they
+ * are privbox's, or would nest an unwind inside an unwind.
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+PB_TLS struct pb_thread_table *pb_my_table;
+int (*pb_unw_backtrace)(void **buffer, int size);
+uint64_t pb_stack_interval;
+
 static struct pb_thread_table *pb_head;
 static uint32_t pb_table_count;
-static PB_TLS struct pb_thread_table *pb_my_table;
 /* Set in a thread whose table could not be mapped, so it stops trying on every call. */
 static PB_TLS int pb_no_table;
+
+#define PB_STACK_CHECK_EVERY 32
 
 static inline void pb_bump(uint64_t *counter, uint64_t by)
 {
@@ -37,6 +62,8 @@ static struct pb_thread_table *pb_table_create(void)
     struct pb_thread_table *t = (struct pb_thread_table *)p;
     t->tid = (pid_t)pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
     t->index = __atomic_fetch_add(&pb_table_count, 1, __ATOMIC_RELAXED);
+    t->rng = (uint32_t)(pb_cycles() ^ ((uint64_t)t->tid * 0x9E3779B9u)) | 1u;
+    t->stack_countdown = PB_STACK_CHECK_EVERY;
     struct pb_thread_table *head = __atomic_load_n(&pb_head, __ATOMIC_RELAXED);
     do {
         t->next = head;
@@ -46,40 +73,140 @@ static struct pb_thread_table *pb_table_create(void)
     return t;
 }
 
-void pb_record(uintptr_t site, unsigned nr, uint64_t entered, int failed)
+/* Captures the current stack from the site outwards and counts it in the thread's stack table. */
+static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int sampled)
 {
-    uint64_t now = pb_cycles();
+    void *ips[PB_STACK_DEPTH + 16];
+    t->in_unwind = 1;
+    int saved_errno = errno; /* libunwind may set errno; the program must see libc's */
+    int n = pb_unw_backtrace(ips, (int)(sizeof ips / sizeof *ips));
+    errno = saved_errno;
+    t->in_unwind = 0;
+    /* Skip privbox's own frames: the stack starts at the return address into the caller. */
+    int first = 0;
+    while (first < n && (uintptr_t)ips[first] != site)
+        first++;
+    if (first == n)
+        return;
+    int depth = n - first;
+    int truncated = depth > PB_STACK_DEPTH || n == (int)(sizeof ips / sizeof *ips);
+    if (depth > PB_STACK_DEPTH)
+        depth = PB_STACK_DEPTH;
+    uint64_t hash = 0xcbf29ce484222325ull ^ (uint64_t)sampled;
+    for (int i = 0; i < depth; i++)
+        hash = (hash ^ (uint64_t)(uintptr_t)ips[first + i]) * 0x100000001b3ull;
+    hash |= 1; /* 0 marks an empty slot */
+    uint32_t h = (uint32_t)(hash >> 40);
+    for (uint32_t i = 0; i < 16; i++) {
+        struct pb_stack *s = &t->stacks[(h + i) % PB_STACK_SLOTS];
+        uint64_t k = __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
+        if (k == hash) {
+            __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
+            return;
+        }
+        if (k == 0) {
+            uint64_t expected = 0;
+            if (!__atomic_compare_exchange_n(&s->hash, &expected, hash, 0, __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED))
+                continue;
+            for (int f = 0; f < depth; f++)
+                s->frames[f] = (uint64_t)(uintptr_t)ips[first + f];
+            s->depth = (uint16_t)depth;
+            s->sampled = (uint8_t)sampled;
+            s->truncated = (uint8_t)truncated;
+            __atomic_store_n(&s->count, 1, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+    pb_bump(&t->stacks_dropped, 1);
+}
+
+struct pb_call pb_begin(uintptr_t site, unsigned nr)
+{
+    struct pb_call none = {0, 0};
     struct pb_thread_table *t = pb_my_table;
     if (PB_UNLIKELY(!t)) {
         if (pb_no_table || !(t = pb_table_create()))
-            return;
+            return none;
     }
+    if (PB_UNLIKELY(t->in_unwind))
+        return none;
     uint64_t key = ((uint64_t)site << 10) | (nr & 1023u);
     uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - PB_TABLE_BITS));
+    struct pb_slot *slot = 0;
+    int claimed = 0;
     for (uint32_t i = 0; i < PB_PROBE_LIMIT; i++) {
         struct pb_slot *s = &t->slots[(h + i) & (PB_TABLE_SLOTS - 1)];
         uint64_t k = __atomic_load_n(&s->key, __ATOMIC_RELAXED);
         if (k == 0) {
             uint64_t expected = 0;
-            if (!__atomic_compare_exchange_n(&s->key, &expected, key, 0, __ATOMIC_RELAXED,
-                                             __ATOMIC_RELAXED) &&
-                expected != key)
+            if (__atomic_compare_exchange_n(&s->key, &expected, key, 0, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+                claimed = 1;
+            else if (expected != key)
                 continue; /* a handler on this thread took the slot for another site */
             k = key;
         }
         if (k == key) {
-            pb_bump(&s->calls, 1);
-            if (failed)
-                pb_bump(&s->errors, 1);
-            pb_bump(&s->kernel_cycles, now - entered);
-            if (t->last_return && entered > t->last_return)
-                pb_bump(&s->user_cycles, entered - t->last_return);
-            t->last_return = now;
-            return;
+            slot = s;
+            break;
         }
     }
-    pb_bump(&t->dropped, 1);
-    t->last_return = now;
+    if (PB_UNLIKELY(!slot)) {
+        pb_bump(&t->dropped, 1);
+        return none;
+    }
+    pb_bump(&slot->calls, 1);
+
+    if (pb_unw_backtrace) {
+        if (PB_UNLIKELY(claimed)) {
+            pb_capture_stack(t, site, 0);
+        } else if (PB_UNLIKELY(--t->stack_countdown == 0)) {
+            t->stack_countdown = PB_STACK_CHECK_EVERY;
+            uint64_t now = pb_monotonic_ns(); /* vDSO, ~20 ns, once per 32 calls */
+            if (now >= t->next_stack) {
+                t->next_stack = now + pb_stack_interval;
+                pb_capture_stack(t, site, 1);
+            }
+        }
+    }
+
+    if (t->time_next) {
+        /* The previous call armed the timer: time this one, entry to exit, and the gap since the
+         * previous call returned. */
+        t->time_next = 0;
+        uint64_t now = pb_cycles();
+        if (t->armed_at && now > t->armed_at)
+            pb_bump(&slot->user_cycles, now - t->armed_at);
+        pb_bump(&slot->timed, 1);
+        return (struct pb_call){slot, now};
+    }
+    uint32_t x = t->rng; /* xorshift32 */
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    t->rng = x;
+    if (x % PB_TIME_ONE_IN != 0)
+        return none;
+    return (struct pb_call){slot, 0}; /* arm: stamp this call's return, time the next one */
+}
+
+void pb_end(struct pb_call call, int failed)
+{
+    uint64_t now = pb_cycles();
+    struct pb_slot *slot = call.slot;
+    pb_bump(&slot->checked, 1);
+    if (failed)
+        pb_bump(&slot->errors, 1);
+    if (call.entered) {
+        pb_bump(&slot->kernel_cycles, now - call.entered);
+        return;
+    }
+    struct pb_thread_table *t = pb_my_table;
+    if (t) {
+        t->armed_at = now;
+        t->time_next = 1;
+    }
 }
 
 struct pb_thread_table *pb_tables_head(void)

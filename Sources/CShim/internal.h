@@ -36,30 +36,74 @@ extern volatile int pb_counting PB_HIDDEN;
 #define PB_TABLE_BITS 12
 #define PB_TABLE_SLOTS (1u << PB_TABLE_BITS)
 #define PB_PROBE_LIMIT 32
+/* About one call in PB_TIME_ONE_IN (chosen at random per thread) arms the timer: its return is
+ * stamped and the thread's next call is timed. */
+#define PB_TIME_ONE_IN 8
+#define PB_STACK_DEPTH 32
+#define PB_STACK_SLOTS 256
 
 struct pb_slot {
     uint64_t key;           /* (return address << 10) | syscall nr; 0 = empty */
-    uint64_t calls;
-    uint64_t errors;
-    uint64_t kernel_cycles;
-    uint64_t user_cycles;
+    uint64_t calls;         /* every call, exactly */
+    uint64_t checked;       /* calls whose result was seen (the timed ones and the arming ones) */
+    uint64_t errors;        /* failures among the checked calls */
+    uint64_t timed;         /* calls whose duration was measured */
+    uint64_t kernel_cycles; /* summed over timed calls: inside the wrapped call */
+    uint64_t user_cycles;   /* summed over timed calls: since the previous wrapped call returned */
+};
+
+/* A distinct call stack seen at a site, with how often it was captured. frames[0] is the site. */
+struct pb_stack {
+    uint64_t hash;          /* 0 = empty */
+    uint32_t count;
+    uint16_t depth;
+    uint8_t sampled;        /* 1: captured by the periodic sampler; 0: at a site's first call */
+    uint8_t truncated;      /* the stack was deeper than PB_STACK_DEPTH */
+    uint64_t frames[PB_STACK_DEPTH];
 };
 
 struct pb_thread_table {
     struct pb_thread_table *next; /* global list, pushed once, never unlinked */
     pid_t tid;
     uint32_t index;
-    uint64_t dropped;
-    uint64_t last_return;   /* TSC when this thread's previous wrapped call returned */
+    uint64_t dropped;         /* calls not attributed: no free slot */
+    uint64_t stacks_dropped;  /* stacks not kept: no free stack slot */
+    uint32_t rng;             /* xorshift32 state for choosing timed calls */
+    uint32_t stack_countdown; /* calls until the next look at the stack-sampling clock */
+    uint32_t time_next;       /* time the next wrapped call */
+    uint32_t in_unwind;       /* capturing a stack: nested wrapped calls are privbox's own */
+    uint64_t armed_at;        /* TSC when the previous (arming) call returned, if time_next */
+    uint64_t next_stack;      /* CLOCK_MONOTONIC ns after which the next stack sample is due */
     struct pb_slot slots[PB_TABLE_SLOTS];
+    struct pb_stack stacks[PB_STACK_SLOTS];
 };
 
-void pb_record(uintptr_t site, unsigned nr, uint64_t entered, int failed) PB_HIDDEN;
+extern PB_TLS struct pb_thread_table *pb_my_table PB_HIDDEN;
+
+/* unw_backtrace from libunwind, loaded at start in profile mode; null: no stacks. */
+extern int (*pb_unw_backtrace)(void **buffer, int size) PB_HIDDEN;
+/* Nanoseconds (CLOCK_MONOTONIC) between two stack samples of a thread. */
+extern uint64_t pb_stack_interval PB_HIDDEN;
+
+static inline uint64_t pb_cycles(void) { return __rdtsc(); }
+uint64_t pb_monotonic_ns(void) PB_HIDDEN;
+
+/* One wrapped call in flight, between pb_begin and pb_end. */
+struct pb_call {
+    struct pb_slot *slot;
+    uint64_t entered;       /* TSC at entry if the call is timed, else 0 (an arming call) */
+};
+
+/* Called by a counting wrapper before the real call; counts it. A null slot means the wrapper may
+ * simply tail-call the real function; otherwise it must call it and then pb_end(). (Returned by
+ * value, in two registers: a pointer to a local would stop the compiler from emitting the tail
+ * call.) */
+struct pb_call pb_begin(uintptr_t site, unsigned nr) PB_HIDDEN;
+/* After the real call; leaves errno as the real call set it. */
+void pb_end(struct pb_call call, int failed) PB_HIDDEN;
 struct pb_thread_table *pb_tables_head(void) PB_HIDDEN;
 /* Forget every table (in a fork child: the parent's counts stay the parent's). */
 void pb_tables_reset_after_fork(void) PB_HIDDEN;
-
-static inline uint64_t pb_cycles(void) { return __rdtsc(); }
 
 /* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
 
@@ -81,9 +125,26 @@ struct pb_site_record {
     uint32_t thread;        /* index of the thread table the record came from */
     uint32_t reserved;
     uint64_t calls;
-    uint64_t errors;        /* calls that returned the wrapper's error value */
-    uint64_t kernel_cycles; /* cycles spent inside the wrapped call */
-    uint64_t user_cycles;   /* cycles since the same thread's previous wrapped call returned */
+    uint64_t checked;       /* calls whose result was seen */
+    uint64_t errors;        /* checked calls that returned the wrapper's error value */
+    uint64_t timed;         /* calls that were timed */
+    uint64_t kernel_cycles; /* summed over timed calls: cycles inside the wrapped call */
+    uint64_t user_cycles;   /* summed over timed calls: cycles since the previous call returned */
+};
+
+struct pb_frame_record {
+    int32_t module;         /* -1: no module maps the address */
+    uint32_t reserved;
+    uint64_t offset;        /* from the module's base (the absolute address if module is -1) */
+};
+
+struct pb_stack_record {
+    uint32_t thread;
+    uint32_t count;
+    uint32_t sampled;
+    uint32_t truncated;
+    uint32_t depth;
+    uint32_t first_frame;   /* index into the snapshot's frames */
 };
 
 struct pb_snapshot {
@@ -102,6 +163,10 @@ struct pb_snapshot {
     const struct pb_module_record *modules;
     size_t site_count;
     const struct pb_site_record *sites;
+    size_t stack_count;
+    const struct pb_stack_record *stacks;
+    const struct pb_frame_record *frames;
+    uint64_t stacks_dropped;
 };
 
 /* Writes the snapshot as a profile file (JSON, atomically). 0, or -1 with one sentence in err. */
@@ -114,6 +179,5 @@ void pb_log(int level, const char *fmt, ...) PB_HIDDEN __attribute__((format(pri
 void *pb_resolve(const char *name) PB_HIDDEN;
 void pb_resolve_all(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
-uint64_t pb_monotonic_ns(void) PB_HIDDEN;
 
 #endif

@@ -4,9 +4,10 @@
  * Every wrapper forwards to the next definition of the same symbol (libc's, found with
  * dlsym(RTLD_NEXT)), so return values, errno, cancellation points (the real wrapper is the
  * cancellation point) and variadic ABIs are libc's own. When the mode is off the wrapper is a
- * load, a test and a tail call. When counting, it reads the TSC before and after the call and
- * records (return address, syscall number) in the calling thread's table; errno is saved around
- * the recording so the program sees exactly what libc set.
+ * jump (see PB_FAST_STUB). When counting, it records (return address, syscall number) in the
+ * calling thread's table (pb_begin) and, for most calls, tail-calls libc so that libc returns
+ * straight to the program; about one call in four is followed to its end to time it (pb_end,
+ * see hotpath.c). Neither changes errno, so the program sees exactly what libc set.
  *
  * The syscall number recorded is the one glibc 2.36 issues on x86-64 for that wrapper (checked
  * with strace by Tests/IntegrationTests: e.g. open -> openat, stat/fstat -> newfstatat,
@@ -246,22 +247,51 @@
     X(pid_t, waitpid, SYS_wait4, PB_NEG1, (pid_t p, int *s, int o), (p, s, o))                        \
     X(int, waitid, SYS_waitid, PB_NEG1, (idtype_t t, id_t id, siginfo_t *i, int o), (t, id, i, o))
 
-#define PB_DECLARE_REAL(ret, name, nr, failed, params, args) static __typeof__(name) *pb_real_##name;
+#define PB_DECLARE_REAL(ret, name, nr, failed, params, args) \
+    __attribute__((used)) PB_HIDDEN __typeof__(name) *pb_real_##name;
 PB_WRAPPERS(PB_DECLARE_REAL)
 
+/*
+ * Each fixed-arity wrapper is two pieces:
+ *  - the exported symbol, a six-instruction assembly stub: if privbox is not counting and the
+ *    real function is resolved, it jumps straight to libc's function (no stack frame, no saved
+ *    register: pass-through costs two loads, two tests and an indirect jump);
+ *  - otherwise it *jumps* to pb_slow_NAME, a C function with the same signature. Because the stub
+ *    jumped rather than called, __builtin_return_address(0) in pb_slow_NAME is the program's own
+ *    return address: the call site.
+ * The stub may clobber %rax: it is not an argument register for these non-variadic functions.
+ * (The variadic wrappers further down are plain C, because %al carries the number of vector
+ * registers used by a variadic call.)
+ */
+#define PB_FAST_STUB(name)                                                                          \
+    __asm__(".text\n"                                                                               \
+            ".globl " #name "\n"                                                                    \
+            ".type " #name ", @function\n"                                                          \
+            ".p2align 4\n" #name ":\n"                                                              \
+            "    movl pb_counting(%rip), %eax\n"                                                    \
+            "    testl %eax, %eax\n"                                                                \
+            "    jnz pb_slow_" #name "\n"                                                           \
+            "    movq pb_real_" #name "(%rip), %rax\n"                                              \
+            "    testq %rax, %rax\n"                                                                \
+            "    jz pb_slow_" #name "\n"                                                            \
+            "    jmp *%rax\n"                                                                       \
+            ".size " #name ", .-" #name "\n");
+
 #define PB_DEFINE_WRAPPER(ret, name, nr, failed, params, args)                                      \
-    PB_EXPORT ret name params                                                                       \
+    PB_FAST_STUB(name)                                                                              \
+    __attribute__((used, noinline)) PB_HIDDEN ret pb_slow_##name params;                            \
+    ret pb_slow_##name params                                                                       \
     {                                                                                               \
         __typeof__(name) *real = pb_real_##name;                                                    \
         if (PB_UNLIKELY(!real))                                                                     \
             real = pb_real_##name = (__typeof__(name) *)pb_resolve(#name);                          \
-        if (PB_LIKELY(!pb_counting))                                                                \
+        if (!pb_counting)                                                                           \
             return real args;                                                                       \
-        uint64_t entered = pb_cycles();                                                             \
+        struct pb_call call = pb_begin(PB_SITE, nr);                                                \
+        if (!call.slot)                                                                             \
+            return real args; /* a tail call: libc returns straight to the program */              \
         ret r = real args;                                                                          \
-        int saved = errno;                                                                          \
-        pb_record(PB_SITE, nr, entered, failed);                                                    \
-        errno = saved;                                                                              \
+        pb_end(call, failed);                                                                       \
         return r;                                                                                   \
     }
 PB_WRAPPERS(PB_DEFINE_WRAPPER)
@@ -297,11 +327,11 @@ static inline int pb_open_has_mode(int flags)
     do {                                                                                            \
         if (PB_LIKELY(!pb_counting))                                                                \
             return call;                                                                            \
-        uint64_t entered = pb_cycles();                                                             \
+        struct pb_call pb_call_ = pb_begin(PB_SITE, nr);                                            \
+        if (!pb_call_.slot)                                                                         \
+            return call;                                                                            \
         type r = call;                                                                              \
-        int saved = errno;                                                                          \
-        pb_record(PB_SITE, nr, entered, failed);                                                    \
-        errno = saved;                                                                              \
+        pb_end(pb_call_, failed);                                                                   \
         return r;                                                                                   \
     } while (0)
 
@@ -386,18 +416,17 @@ PB_EXPORT long syscall(long number, ...)
 static pid_t pb_forked(pid_t (*real)(void), int run_child_hook, uintptr_t site)
 {
     int counting = pb_counting;
-    uint64_t entered = pb_cycles();
+    struct pb_call call = {0, 0};
+    if (counting)
+        call = pb_begin(site, SYS_clone);
     pid_t r = real();
     if (r == 0) {
         if (counting && run_child_hook)
             pb_after_fork_child();
         return r;
     }
-    if (counting) {
-        int saved = errno;
-        pb_record(site, SYS_clone, entered, r == -1);
-        errno = saved;
-    }
+    if (call.slot)
+        pb_end(call, r == -1);
     return r;
 }
 
@@ -420,11 +449,10 @@ PB_EXPORT void closefrom(int lowfd)
         pb_real_closefrom(lowfd);
         return;
     }
-    uint64_t entered = pb_cycles();
+    struct pb_call call = pb_begin(PB_SITE, SYS_close_range);
     pb_real_closefrom(lowfd);
-    int saved = errno;
-    pb_record(PB_SITE, SYS_close_range, entered, 0);
-    errno = saved;
+    if (call.slot)
+        pb_end(call, 0);
 }
 
 #define PB_RESOLVE_ONE(ret, name, nr, failed, params, args) PB_RESOLVE(name);

@@ -195,15 +195,43 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
         pb_put_u64(o, r->thread);
         pb_puts(o, ", \"calls\": ");
         pb_put_u64(o, r->calls);
+        pb_puts(o, ", \"checked\": ");
+        pb_put_u64(o, r->checked);
         pb_puts(o, ", \"errors\": ");
         pb_put_u64(o, r->errors);
+        /* Only the timed calls were measured: their sums are scaled up to all calls. */
+        double scale = r->timed ? (double)r->calls / (double)r->timed : 0;
+        pb_puts(o, ", \"timed\": ");
+        pb_put_u64(o, r->timed);
         pb_puts(o, ", \"kernel_ns\": ");
-        pb_put_u64(o, (uint64_t)((double)r->kernel_cycles / per_ns + 0.5));
+        pb_put_u64(o, (uint64_t)((double)r->kernel_cycles / per_ns * scale + 0.5));
         pb_puts(o, ", \"user_ns\": ");
-        pb_put_u64(o, (uint64_t)((double)r->user_cycles / per_ns + 0.5));
+        pb_put_u64(o, (uint64_t)((double)r->user_cycles / per_ns * scale + 0.5));
         pb_puts(o, "}");
     }
-    pb_puts(o, s->site_count ? "\n      ]\n    }\n  ]\n}\n" : "]\n    }\n  ]\n}\n");
+    pb_puts(o, s->site_count ? "\n      ],\n" : "],\n");
+    pb_field_u64(o, "      ", "stacks_dropped", s->stacks_dropped, 0);
+    pb_puts(o, "      \"stacks\": [");
+    for (size_t i = 0; i < s->stack_count; i++) {
+        const struct pb_stack_record *st = &s->stacks[i];
+        pb_puts(o, i ? ",\n        {\"thread\": " : "\n        {\"thread\": ");
+        pb_put_u64(o, st->thread);
+        pb_puts(o, ", \"count\": ");
+        pb_put_u64(o, st->count);
+        pb_puts(o, st->sampled ? ", \"sampled\": true" : ", \"sampled\": false");
+        pb_puts(o, st->truncated ? ", \"truncated\": true" : ", \"truncated\": false");
+        pb_puts(o, ", \"frames\": [");
+        for (uint32_t f = 0; f < st->depth; f++) {
+            const struct pb_frame_record *fr = &s->frames[st->first_frame + f];
+            pb_puts(o, f ? ", [" : "[");
+            pb_put_i64(o, fr->module);
+            pb_puts(o, ", ");
+            pb_put_u64(o, fr->offset);
+            pb_puts(o, "]");
+        }
+        pb_puts(o, "]}");
+    }
+    pb_puts(o, s->stack_count ? "\n      ]\n    }\n  ]\n}\n" : "]\n    }\n  ]\n}\n");
 }
 
 int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)

@@ -189,12 +189,46 @@ static void *pb_core_symbol(const char *name)
     return sym;
 }
 
+/* The module whose executable segments contain addr, with addr's offset from its base. */
+static int32_t pb_module_of(const struct pb_module_scan *scan, uint64_t addr, uint64_t *offset)
+{
+    for (size_t m = 0; m < scan->count; m++) {
+        if (addr >= scan->ranges[m][0] && addr < scan->ranges[m][1]) {
+            *offset = addr - scan->modules[m].base;
+            return (int32_t)m;
+        }
+    }
+    *offset = addr;
+    return -1;
+}
+
 static void pb_write_profile(void)
 {
     if (!__atomic_exchange_n(&pb_counting, 0, __ATOMIC_SEQ_CST))
         return; /* not counting (or already written) */
     uint64_t end_ns = pb_monotonic_ns(), end_cycles = pb_cycles();
 
+    size_t site_count = 0, threads = 0, stack_count = 0, frame_count = 0;
+    uint64_t dropped = 0, stacks_dropped = 0;
+    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
+        threads++;
+        dropped += t->dropped;
+        stacks_dropped += t->stacks_dropped;
+        for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++)
+            site_count += t->slots[i].key != 0;
+        for (uint32_t i = 0; i < PB_STACK_SLOTS; i++) {
+            if (t->stacks[i].hash && t->stacks[i].count) {
+                stack_count++;
+                frame_count += t->stacks[i].depth;
+            }
+        }
+    }
+    if (site_count == 0 && dropped == 0) {
+        /* Nothing to report (e.g. /bin/true, or a shell that only execs): creating the file would
+         * be the most expensive thing the process did (~1 ms on this machine's disk). */
+        pb_log(PB_LOG_INFO, "no wrapped call was made; no profile written");
+        return;
+    }
     struct pb_module_scan scan = {0};
     scan.cap = 1024;
     scan.paths_cap = 1024 * 256;
@@ -207,26 +241,14 @@ static void pb_write_profile(void)
     }
     dl_iterate_phdr(pb_scan_module, &scan);
 
-    size_t site_count = 0, threads = 0;
-    uint64_t dropped = 0;
-    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
-        threads++;
-        dropped += t->dropped;
-        for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++)
-            site_count += t->slots[i].key != 0;
-    }
-    if (site_count == 0 && dropped == 0) {
-        /* Nothing to report (e.g. /bin/true, or a shell that only execs): creating the file would
-         * be the most expensive thing the process did (~1 ms on this machine's disk). */
-        pb_log(PB_LOG_INFO, "no wrapped call was made; no profile written");
-        return;
-    }
     struct pb_site_record *sites = pb_map((site_count + 1) * sizeof *sites);
-    if (!sites) {
+    struct pb_stack_record *stacks = pb_map((stack_count + 1) * sizeof *stacks);
+    struct pb_frame_record *frames = pb_map((frame_count + 1) * sizeof *frames);
+    if (!sites || !stacks || !frames) {
         pb_log(PB_LOG_ERROR, "out of memory while writing the profile");
         return;
     }
-    size_t n = 0;
+    size_t n = 0, ns = 0, nf = 0;
     for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
         for (uint32_t i = 0; i < PB_TABLE_SLOTS && n < site_count; i++) {
             const struct pb_slot *s = &t->slots[i];
@@ -237,16 +259,27 @@ static void pb_write_profile(void)
             r->syscall_nr = (uint32_t)(s->key & 1023u);
             r->thread = t->index;
             r->calls = s->calls;
+            r->checked = s->checked;
             r->errors = s->errors;
+            r->timed = s->timed;
             r->kernel_cycles = s->kernel_cycles;
             r->user_cycles = s->user_cycles;
-            r->module = -1;
-            for (size_t m = 0; m < scan.count; m++) {
-                if (r->address >= scan.ranges[m][0] && r->address < scan.ranges[m][1]) {
-                    r->module = (int32_t)m;
-                    r->offset = r->address - scan.modules[m].base;
-                    break;
-                }
+            r->module = pb_module_of(&scan, r->address, &r->offset);
+        }
+        for (uint32_t i = 0; i < PB_STACK_SLOTS && ns < stack_count; i++) {
+            const struct pb_stack *st = &t->stacks[i];
+            if (!st->hash || !st->count || nf + st->depth > frame_count)
+                continue;
+            struct pb_stack_record *r = &stacks[ns++];
+            r->thread = t->index;
+            r->count = st->count;
+            r->sampled = st->sampled;
+            r->truncated = st->truncated;
+            r->depth = st->depth;
+            r->first_frame = (uint32_t)nf;
+            for (uint32_t f = 0; f < st->depth; f++) {
+                struct pb_frame_record *fr = &frames[nf++];
+                fr->module = pb_module_of(&scan, st->frames[f], &fr->offset);
             }
         }
     }
@@ -272,6 +305,10 @@ static void pb_write_profile(void)
         .modules = scan.modules,
         .site_count = n,
         .sites = sites,
+        .stack_count = ns,
+        .stacks = stacks,
+        .frames = frames,
+        .stacks_dropped = stacks_dropped,
     };
     char err[PB_ERROR_MAX] = "";
     if (pb_write_profile_file(&snap, err, sizeof err) != 0)
@@ -281,6 +318,29 @@ static void pb_write_profile(void)
 }
 
 static void pb_at_exit(void) { pb_write_profile(); }
+
+/* Stacks come from libunwind (Debian's libunwind8), loaded only in profile mode so that the other
+ * modes pay nothing for it. Per-thread caching keeps its unwinder free of a global lock; without
+ * the library, profiles simply have no stacks. */
+static void pb_load_unwinder(void)
+{
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        pb_log(PB_LOG_INFO, "libunwind.so.8 not found: profiles will have no stacks");
+        return;
+    }
+    int (*set_policy)(void *, int) = (int (*)(void *, int))dlsym(lib, "_ULx86_64_set_caching_policy");
+    void **space = (void **)dlsym(lib, "_ULx86_64_local_addr_space");
+    int (*backtrace)(void **, int) = (int (*)(void **, int))dlsym(lib, "unw_backtrace");
+    if (!backtrace) {
+        pb_log(PB_LOG_INFO, "libunwind.so.8 has no unw_backtrace: profiles will have no stacks");
+        return;
+    }
+    if (set_policy && space)
+        set_policy(*space, 2 /* UNW_CACHE_PER_THREAD */);
+    pb_stack_interval = 1000000; /* ns: one stack sample per thread per millisecond at most */
+    pb_unw_backtrace = backtrace;
+}
 
 /* ---- fork ---------------------------------------------------------------------------------- */
 
@@ -433,6 +493,7 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     case PB_MODE_PROFILE:
         pb_proc.start_ns = pb_monotonic_ns();
         pb_proc.start_cycles = pb_cycles();
+        pb_load_unwinder();
         pthread_atfork(0, 0, pb_atfork_child);
         atexit(pb_at_exit);
         pb_counting = 1;

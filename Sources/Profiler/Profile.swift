@@ -29,24 +29,72 @@ public struct ProfileSite: Equatable {
     public var number: Int
     /// Per-process thread index (order of first wrapped call).
     public var thread: Int
+    /// Every call, exactly.
     public var calls: UInt64
+    /// Calls whose result privbox saw (a random sample, about one in four).
+    public var checked: UInt64
+    /// Estimated failures among all calls (errors scaled by calls/checked).
+    public var estimatedErrors: UInt64 {
+        checked == 0 ? 0 : UInt64((Double(errors) * Double(calls) / Double(checked)).rounded())
+    }
+    /// Failures among the checked calls.
     public var errors: UInt64
-    /// Time inside the wrapped call (kernel entry, work, exit).
+    /// Calls whose duration was measured (a random sample, about one in eight).
+    public var timed: UInt64
+    /// Time inside the wrapped call (kernel entry, work, exit), estimated for all calls from the
+    /// timed ones.
     public var kernelNs: UInt64
-    /// Time the thread spent outside wrapped calls between its previous wrapped call and this one.
+    /// Time the thread spent outside wrapped calls between its previous wrapped call and this one,
+    /// estimated for all calls from the timed ones.
     public var userNs: UInt64
 
     public init(module: Int, offset: UInt64, syscall: String, number: Int, thread: Int,
-                calls: UInt64, errors: UInt64, kernelNs: UInt64, userNs: UInt64) {
+                calls: UInt64, checked: UInt64, errors: UInt64, timed: UInt64, kernelNs: UInt64,
+                userNs: UInt64) {
         self.module = module
         self.offset = offset
         self.syscall = syscall
         self.number = number
         self.thread = thread
         self.calls = calls
+        self.checked = checked
         self.errors = errors
+        self.timed = timed
         self.kernelNs = kernelNs
         self.userNs = userNs
+    }
+}
+
+/// A code address as (module index, offset from the module's load address); module -1 means no
+/// loaded object mapped it and offset is the absolute address.
+public struct Frame: Hashable {
+    public var module: Int
+    public var offset: UInt64
+    public init(module: Int, offset: UInt64) {
+        self.module = module
+        self.offset = offset
+    }
+}
+
+/// A call stack captured at a wrapped call: frames[0] is the call site (the return address into
+/// the wrapper's caller), each next frame the return address one level up.
+public struct ProfileStack: Equatable {
+    public var thread: Int
+    /// How many times this exact stack was captured.
+    public var count: UInt64
+    /// true: taken by the periodic sampler (at most one per thread per millisecond), so counts are
+    /// proportional to time; false: taken at a site's first call.
+    public var sampled: Bool
+    /// The stack was deeper than the 32 frames kept.
+    public var truncated: Bool
+    public var frames: [Frame]
+
+    public init(thread: Int, count: UInt64, sampled: Bool, truncated: Bool, frames: [Frame]) {
+        self.thread = thread
+        self.count = count
+        self.sampled = sampled
+        self.truncated = truncated
+        self.frames = frames
     }
 }
 
@@ -61,9 +109,13 @@ public struct ProcessProfile: Equatable {
     public var dropped: UInt64
     public var modules: [ProfileModule]
     public var sites: [ProfileSite]
+    /// Stacks not kept because a thread's stack table (256 distinct stacks) was full.
+    public var stacksDropped: UInt64
+    public var stacks: [ProfileStack]
 
     public init(pid: Int, ppid: Int, exe: String, wallNs: UInt64, threads: Int, dropped: UInt64,
-                modules: [ProfileModule], sites: [ProfileSite]) {
+                modules: [ProfileModule], sites: [ProfileSite], stacksDropped: UInt64 = 0,
+                stacks: [ProfileStack] = []) {
         self.pid = pid
         self.ppid = ppid
         self.exe = exe
@@ -72,6 +124,8 @@ public struct ProcessProfile: Equatable {
         self.dropped = dropped
         self.modules = modules
         self.sites = sites
+        self.stacksDropped = stacksDropped
+        self.stacks = stacks
     }
 
     /// The build-id of the process's executable, "" if unknown.
@@ -149,9 +203,23 @@ extension ProcessProfile {
                     ("nr", .integer(Int64(s.number))),
                     ("thread", .integer(Int64(s.thread))),
                     ("calls", .integer(Int64(clamping: s.calls))),
+                    ("checked", .integer(Int64(clamping: s.checked))),
                     ("errors", .integer(Int64(clamping: s.errors))),
+                    ("timed", .integer(Int64(clamping: s.timed))),
                     ("kernel_ns", .integer(Int64(clamping: s.kernelNs))),
                     ("user_ns", .integer(Int64(clamping: s.userNs))),
+                ])
+            })),
+            ("stacks_dropped", .integer(Int64(clamping: stacksDropped))),
+            ("stacks", .array(stacks.map { st in
+                .object([
+                    ("thread", .integer(Int64(st.thread))),
+                    ("count", .integer(Int64(clamping: st.count))),
+                    ("sampled", .bool(st.sampled)),
+                    ("truncated", .bool(st.truncated)),
+                    ("frames", .array(st.frames.map {
+                        .array([.integer(Int64($0.module)), .integer(Int64(clamping: $0.offset))])
+                    })),
                 ])
             })),
         ])
@@ -185,9 +253,32 @@ extension ProcessProfile {
                 number: number,
                 thread: try sd.int(s, "thread", 0...1_000_000),
                 calls: try sd.uint(s, "calls"),
+                checked: try sd.uint(s, "checked"),
                 errors: try sd.uint(s, "errors"),
+                timed: try sd.uint(s, "timed"),
                 kernelNs: try sd.uint(s, "kernel_ns"),
                 userNs: try sd.uint(s, "user_ns"))
+        }
+        stacksDropped = try d.uint(json, "stacks_dropped")
+        stacks = try d.array(json, "stacks").enumerated().map { i, st in
+            let sd = Decoder(path: "\(path).stacks[\(i)]")
+            let frames = try sd.array(st, "frames")
+            guard !frames.isEmpty, frames.count <= 256 else {
+                throw ProfileError("\(sd.path).frames: expected 1 to 256 frames")
+            }
+            return ProfileStack(
+                thread: try sd.int(st, "thread", 0...1_000_000),
+                count: try sd.uint(st, "count"),
+                sampled: try sd.bool(st, "sampled"),
+                truncated: try sd.bool(st, "truncated"),
+                frames: try frames.enumerated().map { f, frame in
+                    guard case let .array(pair) = frame, pair.count == 2,
+                          case let .integer(m) = pair[0], m >= -1, m < Int64(moduleCount),
+                          case let .integer(o) = pair[1], o >= 0 else {
+                        throw ProfileError("\(sd.path).frames[\(f)]: expected [module, offset]")
+                    }
+                    return Frame(module: Int(m), offset: UInt64(o))
+                })
         }
     }
 }
@@ -214,6 +305,13 @@ private struct Decoder {
         }
         guard s.utf8.count <= 65536 else { throw ProfileError("\(field(key)): string too long") }
         return s
+    }
+
+    func bool(_ json: JSON, _ key: String) throws -> Bool {
+        guard case let .bool(b) = try value(json, key) else {
+            throw ProfileError("\(field(key)): expected true or false")
+        }
+        return b
     }
 
     func array(_ json: JSON, _ key: String) throws -> [JSON] {

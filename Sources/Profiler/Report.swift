@@ -24,7 +24,7 @@ extension ProcessProfile {
             let key = Key(module: s.module, offset: s.offset, number: s.number)
             var t = totals[key] ?? SiteTotal(module: s.module, offset: s.offset, syscall: s.syscall)
             t.calls &+= s.calls
-            t.errors &+= s.errors
+            t.errors &+= s.estimatedErrors
             t.kernelNs &+= s.kernelNs
             t.userNs &+= s.userNs
             t.threads.insert(s.thread)

@@ -9,12 +9,14 @@ final class ProfileTests: XCTestCase {
                                      ProfileModule(path: "/lib/libc.so.6", buildID: "")],
                            sites: [
                             ProfileSite(module: 0, offset: 0x1234, syscall: "write", number: 1, thread: 0,
-                                        calls: 600, errors: 1, kernelNs: 300_000_000, userNs: 50_000_000),
+                                        calls: 600, checked: 150, errors: 1, timed: 75, kernelNs: 300_000_000, userNs: 50_000_000),
                             ProfileSite(module: 0, offset: 0x1234, syscall: "write", number: 1, thread: 1,
-                                        calls: 400, errors: 0, kernelNs: 200_000_000, userNs: 40_000_000),
+                                        calls: 400, checked: 100, errors: 0, timed: 50, kernelNs: 200_000_000, userNs: 40_000_000),
                             ProfileSite(module: 1, offset: 0x99, syscall: "read", number: 0, thread: 0,
-                                        calls: 10, errors: 0, kernelNs: 1_000, userNs: 0),
-                           ]),
+                                        calls: 10, checked: 2, errors: 0, timed: 1, kernelNs: 1_000, userNs: 0),
+                           ],
+                           stacks: [ProfileStack(thread: 0, count: 3, sampled: true, truncated: false,
+                                                 frames: [Frame(module: 0, offset: 0x1234), Frame(module: -1, offset: 0x7fff0000)])]),
             ProcessProfile(pid: 10, ppid: 1, exe: "/bin/sh", wallNs: 0, threads: 0, dropped: 0, modules: [], sites: []),
         ])
     }
@@ -65,7 +67,7 @@ final class ProfileTests: XCTestCase {
         let totals = p.siteTotals()
         XCTAssertEqual(totals.count, 2)
         XCTAssertEqual(totals[0].calls, 1000)
-        XCTAssertEqual(totals[0].errors, 1)
+        XCTAssertEqual(totals[0].errors, 4, "1 failure in 150 checked calls of 600")
         XCTAssertEqual(totals[0].threads, [0, 1])
         XCTAssertEqual(p.siteName(module: 0, offset: 0x1234), "app+0x1234")
         XCTAssertEqual(p.siteName(module: -1, offset: 0x55), "0x55")
