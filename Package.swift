@@ -29,6 +29,12 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "Profiler"),
+        // Symbols, source lines (elfutils) and loop ranges (capstone) for the CLI's reports.
+        .target(
+            name: "CSymbolize",
+            cSettings: [.define("_GNU_SOURCE")],
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("capstone")]
+        ),
         .target(
             name: "Preload",
             dependencies: ["CShim", "Profiler"],
@@ -37,11 +43,11 @@ let package = Package(
         .executableTarget(
             name: "privbox",
             dependencies: [
-                "CShim", "Profiler",
+                "CShim", "CSymbolize", "Profiler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CShim"]),
+        .testTarget(name: "ProfilerTests", dependencies: ["Profiler", "CShim", "CSymbolize"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Profiler"],

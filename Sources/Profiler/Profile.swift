@@ -137,10 +137,14 @@ public struct ProcessProfile: Equatable {
 public struct Profile: Equatable {
     public var tool: String
     public var processes: [ProcessProfile]
+    /// The hot loops, as `privbox profile` writes them after symbolizing (absent from the
+    /// per-process files the preload writes; `privbox report` computes them from the stacks).
+    public var loops: [JSON]?
 
-    public init(tool: String = "privbox \(privboxVersion)", processes: [ProcessProfile]) {
+    public init(tool: String = "privbox \(privboxVersion)", processes: [ProcessProfile], loops: [JSON]? = nil) {
         self.tool = tool
         self.processes = processes
+        self.loops = loops
     }
 
     /// Concatenates the processes of several profiles (e.g. one file per process of a tree).
@@ -160,11 +164,13 @@ public struct ProfileError: Error, CustomStringConvertible {
 
 extension Profile {
     public func toJSON() -> JSON {
-        .object([
+        var pairs: [(String, JSON)] = [
             ("schema", .string(profileSchema)),
             ("tool", .string(tool)),
-            ("processes", .array(processes.map { $0.toJSON() })),
-        ])
+        ]
+        if let loops { pairs.append(("loops", .array(loops))) }
+        pairs.append(("processes", .array(processes.map { $0.toJSON() })))
+        return .object(pairs)
     }
 
     /// Decodes and validates a profile. Every problem is reported with the path of the offending
@@ -180,6 +186,7 @@ extension Profile {
         processes = try d.array(json, "processes").enumerated().map { i, p in
             try ProcessProfile(json: p, path: "processes[\(i)]")
         }
+        loops = json["loops"] == nil ? nil : try d.array(json, "loops")
     }
 }
 

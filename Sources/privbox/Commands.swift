@@ -69,7 +69,9 @@ struct ProfileCommand: ParsableCommand {
                     warn("skipping a process's profile: \(error)")
                 }
             }
-            let merged = Profile.merged(profiles)
+            var merged = Profile.merged(profiles)
+            let loops = LoopAnalysis.analyze(merged, symbols: Symbolizer().symbols(for: merged))
+            merged.loops = loops.hot.map { $0.toJSON() }
             try ProfileIO.write(merged, to: output)
             let calls = merged.processes.reduce(UInt64(0)) { $0 &+ $1.totalCalls }
             warn("profile of \(merged.processes.count) process\(merged.processes.count == 1 ? "" : "es") "
@@ -116,11 +118,28 @@ struct RunCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Print a readable report of one or more profiles."
+        abstract: "Print a readable report of one or more profiles.",
+        discussion: """
+        Per process: the syscall mix, the time inside wrapped calls and the busiest call sites.
+        Then the hot loops: the innermost loop of the program that repeats each system call, with
+        its function and source line (from the module files on disk, which must be the builds
+        that were profiled), its density, what privbox's user-space executors could save, and a
+        PROJECTION of a privbox kernel: each call's measured kernel-entry cost (see `privbox
+        doctor`) replaced by a function call.
+        """
     )
 
-    @Option(name: .long, help: "Call sites to list per process.")
+    @Option(name: .long, help: "Call sites and loops to list.")
     var top: Int = 10
+
+    @Flag(name: .long, help: "Print folded stacks (for flamegraph.pl, inferno, speedscope) instead of the report.")
+    var folded = false
+
+    @Option(name: .long, help: "Also write an SVG flame graph of the stacks to this file.")
+    var svg: String?
+
+    @Option(name: .long, help: "Kernel-entry cost in ns for the projection (default: measured now, as `privbox doctor` does).")
+    var entryNs: Double?
 
     @Argument(help: "Profile files (several are merged).")
     var files: [String]
@@ -128,8 +147,27 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let profiles = try files.map { try ProfileIO.read(path: $0) }
-            print(ReportFormatter.text(Profile.merged(profiles), source: files.joined(separator: ", "),
-                                       top: max(1, top)), terminator: "")
+            let profile = Profile.merged(profiles)
+            let symbolizer = Symbolizer()
+            let symbols = symbolizer.symbols(for: profile)
+            let folded = FlameGraph.folded(profile, symbols: symbols)
+            if let svg {
+                let title = "privbox: system calls by stack (\(files.joined(separator: ", ")))"
+                try ProfileIO.writeAtomically(Array(FlameGraph.svg(folded, title: title).utf8), to: svg)
+            }
+            if self.folded {
+                print(FlameGraph.foldedText(folded), terminator: "")
+                return
+            }
+            let source = files.joined(separator: ", ")
+            var text = ReportFormatter.text(profile, source: source, top: max(1, top))
+            let loops = LoopAnalysis.analyze(profile, symbols: symbols)
+            let entry = entryNs ?? Doctor.kernelEntryNs()
+            text += ReportFormatter.loops(loops, profile: profile, projection: Projection(kernelEntryNs: entry), top: max(1, top))
+            for problem in Set(symbolizer.problems).sorted() {
+                text += "  note: no symbols: \(problem)\n"
+            }
+            print(text, terminator: "")
         }
     }
 }

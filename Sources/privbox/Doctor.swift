@@ -62,13 +62,25 @@ enum Doctor {
             uring += " (io_uring_disabled=\(disabled))"
         }
         out.append(("io_uring", uring))
-        let cyclesPerNs = pb_measure_cycles_per_ns(50)
-        let syscallNs = pb_measure_raw_syscall_cycles(64, 2000) / cyclesPerNs
-        let callNs = pb_measure_function_call_cycles(64, 20000) / cyclesPerNs
+        let (syscallNs, callNs) = measureCalls()
         out.append(("raw syscall", "\(fmt(syscallNs)) ns (getppid via the syscall instruction, median of 64 batches)"))
         out.append(("function call", "\(fmt(callNs)) ns"))
         out.append(("kernel entry", "\(fmt(max(0, syscallNs - callNs))) ns per call (raw syscall minus function call)"))
         return out
+    }
+
+    /// ns per raw empty syscall and per function call, measured now (about 60 ms).
+    static func measureCalls() -> (syscall: Double, call: Double) {
+        let cyclesPerNs = pb_measure_cycles_per_ns(50)
+        let syscallNs = pb_measure_raw_syscall_cycles(64, 2000) / cyclesPerNs
+        let callNs = pb_measure_function_call_cycles(64, 20000) / cyclesPerNs
+        return (syscallNs, callNs)
+    }
+
+    /// The kernel-entry cost a privbox kernel would remove from each call.
+    static func kernelEntryNs() -> Double {
+        let (syscall, call) = measureCalls()
+        return max(0, syscall - call)
     }
 
     static func preloadStatus() -> String {

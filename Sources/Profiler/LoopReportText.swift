@@ -1,0 +1,85 @@
+// The hot-loop part of `privbox report`: a ranked table, what each kind of acceleration could save
+// per loop, and the projection for a privbox (semi-privileged) kernel.
+
+public enum Acceleration {
+    /// System calls a stock kernel lets privbox answer exactly in user space (issue 4's executors):
+    /// identity caches, the vDSO, signal-mask tracking. Their time inside the call is what such an
+    /// executor could save at most.
+    public static let userSpaceExecutable: [String: String] = [
+        "getpid": "identity cache", "gettid": "identity cache", "getppid": "identity cache",
+        "getuid": "identity cache", "geteuid": "identity cache", "getgid": "identity cache",
+        "getegid": "identity cache", "getpgrp": "identity cache", "getsid": "identity cache",
+        "getrandom": "vDSO", "getcpu": "vDSO/rseq", "clock_gettime": "vDSO", "gettimeofday": "vDSO",
+        "time": "vDSO", "rt_sigprocmask": "signal-mask tracking",
+    ]
+}
+
+public struct Projection {
+    /// Measured cost of entering and leaving the kernel for one call (an empty syscall's round trip
+    /// minus a function call), which a semi-privileged privbox kernel would replace by a call.
+    public var kernelEntryNs: Double
+
+    public init(kernelEntryNs: Double) { self.kernelEntryNs = kernelEntryNs }
+
+    /// Time a loop would save, and its speed-up, if each of its calls cost a function call instead
+    /// of a kernel entry. Never more than the time the loop actually spent inside its calls.
+    public func apply(to loop: HotLoop) -> (savedNs: UInt64, speedup: Double) {
+        let saved = min(Double(loop.kernelNs), kernelEntryNs * Double(loop.calls))
+        let wall = Double(loop.wallNs)
+        guard wall > saved, wall > 0 else { return (UInt64(saved), 1) }
+        return (UInt64(saved.rounded()), wall / (wall - saved))
+    }
+}
+
+extension ReportFormatter {
+    public static func loops(_ report: LoopReport, profile: Profile, projection: Projection?, top: Int) -> String {
+        var out = "\nhot loops (innermost loop that repeats each system call; ranked by kernel share of the loop's time)\n"
+        if report.hot.isEmpty {
+            out += "  none: no loop makes at least 1% (and 100) of its process's wrapped calls"
+            let outside = report.outsideLoops.values.reduce(0, &+)
+            out += outside > 0 ? " (\(outside) calls are not in any loop)\n" : "\n"
+            return out
+        }
+        let rows = report.hot.prefix(top).enumerated().map { i, l -> [String] in
+            let mix = l.syscalls.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3)
+                .map { "\($0.key) \(percent($0.value, of: l.calls))" }.joined(separator: ", ")
+            return [String(i + 1), String(l.pid), l.function, l.location, String(l.calls),
+                    formatRate(l.calls, ns: l.wallNs), percent(l.kernelNs, of: l.wallNs), String(l.threads.count), mix]
+        }
+        out += table(header: ["#", "pid", "function", "loop at", "calls", "calls/s", "kernel", "threads", "syscall mix"],
+                     rows: rows, rightAligned: 2, indent: "  ")
+        out += "\n  per loop: time inside calls (kernel) and between them (user), and what acceleration could save\n"
+        for (i, l) in report.hot.prefix(top).enumerated() {
+            out += "  #\(i + 1) \(l.function) at \(l.location): kernel \(formatSeconds(l.kernelNs)), user \(formatSeconds(l.userNs))\n"
+            var executable: UInt64 = 0
+            var kinds = Set<String>()
+            for site in l.sites {
+                if let kind = Acceleration.userSpaceExecutable[site.syscall] {
+                    let siteKernel = l.calls == 0 ? 0 : UInt64(Double(l.kernelNs) * Double(site.calls) / Double(l.calls))
+                    executable &+= siteKernel
+                    kinds.insert(kind)
+                }
+            }
+            if executable > 0 {
+                out += "     user-space executors (\(kinds.sorted().joined(separator: ", "))): up to \(formatSeconds(executable)) "
+                out += "(\(percent(executable, of: l.wallNs)) of the loop), estimate\n"
+            } else {
+                out += "     user-space executors: nothing to serve (no identity, vDSO or signal-mask calls)\n"
+            }
+            if let projection {
+                let (saved, speedup) = projection.apply(to: l)
+                out += "     privbox kernel (PROJECTION, \(fmt1(projection.kernelEntryNs)) ns kernel entry per call): "
+                out += "saves \(formatSeconds(saved)), \(fmt2(speedup))x faster loop\n"
+            }
+            for site in l.sites.prefix(4) {
+                let at = site.file.map { "\($0):\(site.line ?? 0)" } ?? profile.processes.first { $0.pid == l.pid }
+                    .map { $0.siteName(module: site.module, offset: site.offset) } ?? ""
+                out += "     \(site.syscall) x\(site.calls) from \(site.function ?? "?") at \(at)\n"
+            }
+        }
+        return out
+    }
+
+    static func fmt1(_ v: Double) -> String { String((v * 10).rounded() / 10) }
+    static func fmt2(_ v: Double) -> String { String((v * 100).rounded() / 100) }
+}
