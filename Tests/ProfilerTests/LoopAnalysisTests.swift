@@ -1,0 +1,126 @@
+import Profiler
+import XCTest
+
+/// The loop detector on recorded shapes of data: sites, stacks and the symbols a symbolizer gives.
+final class LoopAnalysisTests: XCTestCase {
+    let module = ProfileModule(path: "/usr/bin/app", buildID: "ab")
+
+    func site(_ offset: UInt64, _ syscall: String, calls: UInt64, thread: Int = 0, kernel: UInt64 = 0, user: UInt64 = 0) -> ProfileSite {
+        ProfileSite(module: 0, offset: offset, syscall: syscall, number: 0, thread: thread, calls: calls,
+                    checked: calls, errors: 0, timed: calls, kernelNs: kernel, userNs: user)
+    }
+
+    func stack(_ offsets: [UInt64], count: UInt64 = 1, sampled: Bool = true, thread: Int = 0) -> ProfileStack {
+        ProfileStack(thread: thread, count: count, sampled: sampled, truncated: false,
+                     frames: offsets.map { Frame(module: 0, offset: $0) })
+    }
+
+    // Functions of the recorded program (offsets):
+    //   main    0x1000-0x1100, one loop [0x1040, 0x1090) at main.c:20
+    //   helper  0x2000-0x2040, no loop
+    //   nested  0x3000-0x3200, outer [0x3010, 0x3190) at n.c:5, inner [0x3050, 0x30a0) at n.c:6
+    //   rec     0x4000-0x4080, no loop (recursive)
+    var symbols: SymbolTable {
+        func main(_ off: UInt64) -> (Frame, FrameSymbol) {
+            (Frame(module: 0, offset: off), FrameSymbol(function: "main", functionStart: 0x1000, file: "main.c", line: 21,
+                                                       loops: [LoopRange(head: 0x1040, end: 0x1090, file: "main.c", line: 20)]))
+        }
+        var t: SymbolTable = [:]
+        for off: UInt64 in [0x1050, 0x10f0] { let (f, s) = main(off); t[f] = s }
+        t[Frame(module: 0, offset: 0x2010)] = FrameSymbol(function: "helper", functionStart: 0x2000)
+        let nestedLoops = [LoopRange(head: 0x3010, end: 0x3190, file: "n.c", line: 5),
+                           LoopRange(head: 0x3050, end: 0x30a0, file: "n.c", line: 6)]
+        for off: UInt64 in [0x3060, 0x3120] {
+            t[Frame(module: 0, offset: off)] = FrameSymbol(function: "nested", functionStart: 0x3000, loops: nestedLoops)
+        }
+        for off: UInt64 in [0x4010, 0x4050] {
+            t[Frame(module: 0, offset: off)] = FrameSymbol(function: "rec", functionStart: 0x4000)
+        }
+        return t
+    }
+
+    func analyze(_ sites: [ProfileSite], _ stacks: [ProfileStack]) -> LoopReport {
+        let p = ProcessProfile(pid: 7, ppid: 1, exe: "/usr/bin/app", wallNs: 1_000_000_000, threads: 1, dropped: 0,
+                               modules: [module], sites: sites, stacks: stacks)
+        return LoopAnalysis.analyze(Profile(processes: [p]), symbols: [symbols])
+    }
+
+    func testACallInAHelperBelongsToTheCallersLoop() {
+        let r = analyze([site(0x2010, "write", calls: 1000, kernel: 900, user: 100)],
+                        [stack([0x2010, 0x1050]), stack([0x2010, 0x1050], count: 4)])
+        XCTAssertEqual(r.hot.count, 1)
+        let loop = r.hot[0]
+        XCTAssertEqual(loop.function, "main")
+        XCTAssertEqual(loop.file, "main.c")
+        XCTAssertEqual(loop.line, 20)
+        XCTAssertEqual(loop.calls, 1000)
+        XCTAssertEqual(loop.syscalls, ["write": 1000])
+        XCTAssertEqual(loop.kernelShare, 0.9, accuracy: 1e-9)
+        XCTAssertEqual(loop.callsPerSecond, 1000 / 1e-6, accuracy: 1)
+        XCTAssertEqual(loop.sites.first?.function, "helper")
+    }
+
+    func testNestedLoopsPickTheInnermostLoopContainingTheCall() {
+        let r = analyze([site(0x3060, "getppid", calls: 5000), site(0x3120, "write", calls: 500)],
+                        [stack([0x3060, 0x10f0]), stack([0x3120, 0x10f0])])
+        XCTAssertEqual(Set(r.hot.map(\.line)), [5, 6])
+        XCTAssertEqual(r.hot.first { $0.line == 6 }?.calls, 5000)
+        XCTAssertEqual(r.hot.first { $0.line == 5 }?.calls, 500)
+    }
+
+    func testASiteReachedFromTwoLoopsIsSplitByItsSampledStacks() {
+        // helper is called from main's loop (3 samples) and from nested's inner loop (1 sample);
+        // the first-call stack is ignored once periodic samples exist.
+        let r = analyze([site(0x2010, "read", calls: 4000)],
+                        [stack([0x2010, 0x1050], count: 3), stack([0x2010, 0x3060], count: 1),
+                         stack([0x2010, 0x3120], count: 50, sampled: false)])
+        XCTAssertEqual(r.hot.first { $0.function == "main" }?.calls, 3000)
+        XCTAssertEqual(r.hot.first { $0.function == "nested" }?.calls, 1000)
+        XCTAssertEqual(r.hot.first { $0.function == "nested" }?.line, 6)
+    }
+
+    func testRecursionAndUnknownCodeAreNotLoops() {
+        let r = analyze([site(0x4010, "write", calls: 800), site(0x9999, "read", calls: 200)],
+                        [stack([0x4010, 0x4050, 0x4050, 0x4050]), stack([0x9999])])
+        XCTAssertTrue(r.hot.isEmpty)
+        XCTAssertEqual(r.outsideLoops[7], 1000)
+    }
+
+    func testSitesWithoutStacksUseTheirOwnFrame() {
+        let r = analyze([site(0x1050, "getpid", calls: 300)], [])
+        XCTAssertEqual(r.hot.map(\.function), ["main"])
+    }
+
+    func testThreadsAreCountedAndSmallLoopsAreNotHot() {
+        let r = analyze([site(0x1050, "write", calls: 50000, thread: 0, kernel: 5, user: 5),
+                         site(0x1050, "write", calls: 50000, thread: 1, kernel: 5, user: 5),
+                         site(0x3060, "getppid", calls: 99, kernel: 99, user: 1)],
+                        [stack([0x1050], thread: 0), stack([0x1050], thread: 1), stack([0x3060])])
+        XCTAssertEqual(r.hot.count, 1, "99 calls is below the 100-call minimum")
+        XCTAssertEqual(r.hot[0].threads, [0, 1])
+        XCTAssertEqual(r.loops.count, 2)
+        // All loops are ranked by density: the small one is denser.
+        XCTAssertEqual(r.loops.map(\.function), ["nested", "main"])
+    }
+
+    func testProjectionNeverSavesMoreThanTheKernelTime() {
+        var loop = analyze([site(0x1050, "getpid", calls: 1000, kernel: 200_000, user: 800_000)], []).hot[0]
+        let p = Projection(kernelEntryNs: 150)
+        XCTAssertEqual(p.apply(to: loop).savedNs, 150_000)
+        XCTAssertEqual(p.apply(to: loop).speedup, 1_000_000 / 850_000, accuracy: 1e-9)
+        loop.kernelNs = 100_000
+        XCTAssertEqual(p.apply(to: loop).savedNs, 100_000)
+    }
+
+    func testFoldedStacksAreRootFirstWithTheSyscallAsLeaf() {
+        let p = ProcessProfile(pid: 7, ppid: 1, exe: "/usr/bin/app", wallNs: 1, threads: 1, dropped: 0, modules: [module],
+                               sites: [site(0x2010, "write", calls: 10)],
+                               stacks: [stack([0x2010, 0x1050], count: 3), stack([0x2010, 0x1050], count: 9, sampled: false)])
+        let folded = FlameGraph.folded(Profile(processes: [p]), symbols: [symbols])
+        XCTAssertEqual(folded.map(\.stack), ["app (7);main;helper;[write]"])
+        XCTAssertEqual(folded.map(\.count), [3])
+        let svg = FlameGraph.svg(folded, title: "t <&>")
+        XCTAssertTrue(svg.contains("t &lt;&amp;&gt;"))
+        XCTAssertTrue(svg.contains("<title>helper (3 samples, 100.0%)</title>"), svg)
+    }
+}
