@@ -362,9 +362,10 @@ static void pb_atfork_child(void)
 
 /* PRIVBOX_INHERIT=0: remove libprivbox.so from LD_PRELOAD (editing the string in place, so no
  * allocation) and the PRIVBOX_* variables, so programs this process executes run natively. */
-static void pb_stop_inheritance(char **envp)
+static void pb_stop_inheritance(void)
 {
-    for (char **e = envp; e && *e; e++) {
+    /* environ, not the constructor's envp: setenv() may already have moved the array. */
+    for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
             continue;
         char *list = *e + 11, *out = list;
@@ -396,6 +397,50 @@ static void pb_stop_inheritance(char **envp)
     const char *left = getenv("LD_PRELOAD");
     if (left && !left[0])
         unsetenv("LD_PRELOAD");
+}
+
+/* A relative LD_PRELOAD entry for libprivbox.so (LD_PRELOAD=.build/release/libprivbox.so) stops
+ * working in any child that runs in another directory: the loader prints an error there and runs
+ * it without the preload, which changes the child's output. So a relative entry is replaced by
+ * the library's absolute path, in every mode; nothing else in LD_PRELOAD changes. */
+static void pb_make_preload_absolute(void)
+{
+    const char *list = getenv("LD_PRELOAD");
+    if (!list || !strstr(list, "libprivbox.so"))
+        return;
+    Dl_info info;
+    char self[PB_PATH_MAX];
+    if (!dladdr((void *)pb_make_preload_absolute, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, self))
+        return;
+    char out[4 * PB_PATH_MAX];
+    size_t used = 0;
+    int changed = 0;
+    for (const char *p = list; *p;) {
+        while (*p == ':' || *p == ' ')
+            p++;
+        const char *start = p;
+        while (*p && *p != ':' && *p != ' ')
+            p++;
+        size_t len = (size_t)(p - start);
+        if (!len)
+            continue;
+        const char *slash = memrchr(start, '/', len);
+        int ours = slash && start[0] != '/' && (size_t)(p - (slash + 1)) == strlen("libprivbox.so") &&
+                   memcmp(slash + 1, "libprivbox.so", strlen("libprivbox.so")) == 0;
+        const char *entry = ours ? self : start;
+        size_t elen = ours ? strlen(self) : len;
+        if (used + elen + 2 > sizeof out)
+            return; /* absurdly long LD_PRELOAD: leave it as it is */
+        if (used)
+            out[used++] = ':';
+        memcpy(out + used, entry, elen);
+        used += elen;
+        changed |= ours;
+    }
+    out[used] = '\0';
+    if (changed)
+        setenv("LD_PRELOAD", out, 1);
 }
 
 static void pb_find_lib_dir(void)
@@ -446,9 +491,16 @@ static void pb_start_accelerate(void)
     pb_main_build_id(build_id, &build_id_len);
     char err[PB_ERROR_MAX] = "";
     int r = check(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, err, sizeof err);
-    if (r < 0) {
+    if (r == -2) {
+        /* Another build of this program: it runs natively; the programs it starts may still
+         * match the profile. */
         pb_log(PB_LOG_ERROR, "%s; running natively", err);
         pb_proc.mode = PB_MODE_OFF;
+    } else if (r < 0) {
+        /* The profile itself is unusable: the whole tree runs natively, reported once. */
+        pb_log(PB_LOG_ERROR, "%s; running natively", err);
+        pb_proc.mode = PB_MODE_OFF;
+        pb_stop_inheritance();
     } else if (r == 0) {
         pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively",
                pb_proc.profile_pattern, pb_exe_path());
@@ -477,12 +529,16 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     if (!ok) {
         pb_proc.log_level = PB_LOG_ERROR; /* the problem is reported whatever PRIVBOX_LOG says */
         pb_log(PB_LOG_ERROR, "%s", cfg.error);
+        /* Running natively means the whole process tree: the programs this one starts must not
+         * load privbox and report the same problem again. */
+        pb_stop_inheritance();
         return;
     }
+    pb_make_preload_absolute();
     pb_proc.mode = cfg.mode;
     memcpy(pb_proc.profile_pattern, cfg.profile_path, sizeof pb_proc.profile_pattern);
     if (!cfg.inherit)
-        pb_stop_inheritance(envp);
+        pb_stop_inheritance();
     if (pb_proc.mode == PB_MODE_OFF)
         return;
 

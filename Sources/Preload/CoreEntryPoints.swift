@@ -27,7 +27,7 @@ public func privboxCoreCheckProfile(_ path: UnsafePointer<CChar>?, _ exe: Unsafe
             report("profile \(pathString) was recorded for another build of \(exeString) "
                    + "(build-id \(recorded.isEmpty ? "none" : recorded), running \(id.isEmpty ? "none" : id))",
                    err, errlen)
-            return -1
+            return -2
         }
     } catch {
         report("\(error)", err, errlen)

@@ -48,6 +48,40 @@ final class ModeTests: XCTestCase {
         XCTAssertEqual(files(in: s, matching: ".json"), [], "a rejected configuration must not profile")
     }
 
+    /// A bad setting in a process tree is reported once, by the first process: the tree runs
+    /// natively, so its children do not load privbox again.
+    func testBadInputInAProcessTreeGivesExactlyOneLine() throws {
+        let tree = "bash -c true; /usr/bin/python3 -c 'import subprocess; subprocess.run([\"/bin/true\"])'; echo done"
+        for extra in [["PRIVBOX_MODE": "bogus"],
+                      ["PRIVBOX_MODE": "accelerate", "PRIVBOX_PROFILE": "/nonexistent/profile.json"]] {
+            var env = Runner.cleanEnvironment
+            env["LD_PRELOAD"] = Paths.preload
+            for (k, v) in extra { env[k] = v }
+            let r = try Runner.run(["/bin/bash", "-c", tree], environment: env)
+            XCTAssertEqual(r.stdout, "done\n", "\(extra)")
+            XCTAssertEqual(r.stderrLines.count, 1, "\(extra): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("privbox: "), r.stderr)
+        }
+    }
+
+    /// LD_PRELOAD=./libprivbox.so (relative) still reaches children that run elsewhere.
+    func testRelativePreloadPathFollowsChildrenIntoOtherDirectories() throws {
+        let s = try Scratch()
+        var env = Runner.cleanEnvironment
+        env["LD_PRELOAD"] = "./libprivbox.so"
+        env["PRIVBOX_MODE"] = "profile"
+        env["PRIVBOX_PROFILE"] = s.path("%p.json")
+        let r = try Runner.run(["/bin/sh", "-c", "cd / && /usr/bin/python3 -c 'import os; print(os.getppid() > 0)'"],
+                               environment: env, cwd: Paths.bin.path)
+        XCTAssertEqual(r.stdout, "True\n")
+        XCTAssertEqual(r.stderr, "", "no loader error in the child")
+        let profiles = try files(in: s, matching: ".json").map { try ProfileIO.read(path: $0) }
+        XCTAssertTrue(profiles.flatMap(\.processes).contains { $0.exe.contains("python3") }, "the child was profiled")
+        env["PRIVBOX_MODE"] = "off"
+        XCTAssertEqual(try Runner.run(["/bin/sh", "-c", "cd / && /bin/echo hi"], environment: env, cwd: Paths.bin.path),
+                       Result(stdout: "hi\n", stderr: "", status: 0, signalled: false))
+    }
+
     /// Every wrapper returns the same value and errno as libc, in every mode.
     func testWrappersReturnAndErrnoMatchNativeInEveryMode() throws {
         let program = try Programs.path("wrappers")

@@ -68,8 +68,8 @@ int pb_expand_path(const char *pattern, long pid, char *out, size_t outlen);
 
 /* Checks the profile at `path` for the running program `exe` (whose GNU build-id is given).
  * Returns 1 when the profile is valid and has entries for this program, 0 when it is valid but
- * records nothing for it, -1 when it is missing, corrupt, truncated, of another schema, or
- * recorded for a different build of the program (one sentence in err). */
+ * records nothing for it, -1 when it is missing, corrupt, truncated or of another schema, and -2
+ * when it was recorded for a different build of the program (one sentence in err for both). */
 typedef int (*pb_core_check_profile_fn)(const char *path, const char *exe, const uint8_t *build_id,
                                         size_t build_id_len, char *err, size_t errlen);
 
