@@ -177,6 +177,7 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
 /* One line on fd 2, "privbox: " + message, if level <= PRIVBOX_LOG. Not for signal context. */
 void pb_log(int level, const char *fmt, ...) PB_HIDDEN __attribute__((format(printf, 2, 3)));
 void *pb_resolve(const char *name) PB_HIDDEN;
+void *pb_resolve_soft(const char *name) PB_HIDDEN;
 void pb_resolve_all(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
 

@@ -321,6 +321,8 @@ static inline int pb_open_has_mode(int flags)
 }
 
 #define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
+/* At start-up: a symbol this libc lacks stays null instead of aborting the program. */
+#define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
 
 /* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. */
 #define PB_COUNTED(type, nr, failed, call)                                                          \
@@ -455,24 +457,24 @@ PB_EXPORT void closefrom(int lowfd)
         pb_end(call, 0);
 }
 
-#define PB_RESOLVE_ONE(ret, name, nr, failed, params, args) PB_RESOLVE(name);
+#define PB_RESOLVE_ONE(ret, name, nr, failed, params, args) PB_RESOLVE_SOFT(name);
 
 void pb_resolve_all(void)
 {
     PB_WRAPPERS(PB_RESOLVE_ONE)
-    PB_RESOLVE(open);
-    PB_RESOLVE(open64);
-    PB_RESOLVE(openat);
-    PB_RESOLVE(openat64);
-    PB_RESOLVE(fcntl);
-    PB_RESOLVE(fcntl64);
-    PB_RESOLVE(ioctl);
-    PB_RESOLVE(syscall);
-    PB_RESOLVE(fork);
-    PB_RESOLVE(_Fork);
-    PB_RESOLVE(closefrom);
+    PB_RESOLVE_SOFT(open);
+    PB_RESOLVE_SOFT(open64);
+    PB_RESOLVE_SOFT(openat);
+    PB_RESOLVE_SOFT(openat64);
+    PB_RESOLVE_SOFT(fcntl);
+    PB_RESOLVE_SOFT(fcntl64);
+    PB_RESOLVE_SOFT(ioctl);
+    PB_RESOLVE_SOFT(syscall);
+    PB_RESOLVE_SOFT(fork);
+    PB_RESOLVE_SOFT(_Fork);
+    PB_RESOLVE_SOFT(closefrom);
     if (!pb_real_vfork)
-        pb_real_vfork = pb_resolve("vfork");
+        pb_real_vfork = pb_resolve_soft("vfork");
 }
 
 void *pb_vfork_resolve(void) PB_HIDDEN;

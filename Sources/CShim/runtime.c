@@ -2,8 +2,10 @@
  * runtime.c — the preload's life cycle: configuration at load, fork, and the profile at exit.
  *
  * Nothing here is on a syscall path. The constructor runs before main() and must leave the
- * process exactly as it found it when the mode is off: it reads the environment, and writes
- * nothing (no fd, no allocation, no environment change) unless PRIVBOX_INHERIT=0 asks for one.
+ * process as it found it when the mode is off: it reads the environment and opens, maps and
+ * prints nothing. It changes the environment in three cases only: PRIVBOX_INHERIT=0 or bad input
+ * (libprivbox.so and PRIVBOX_* are removed, so the programs this one starts run natively), and a
+ * relative LD_PRELOAD entry for libprivbox.so (made absolute, see pb_make_preload_absolute).
  */
 #include "internal.h"
 
@@ -65,6 +67,13 @@ void pb_log(int level, const char *fmt, ...)
     line[len++] = '\n';
     pb_write_all(2, line, len);
     errno = saved;
+}
+
+void *pb_resolve_soft(const char *name)
+{
+    /* At start-up every wrapper is resolved; a function an older libc lacks (closefrom before
+     * glibc 2.34, say) stays null, and only a call to it reaches pb_resolve's abort below. */
+    return dlsym(RTLD_NEXT, name);
 }
 
 void *pb_resolve(const char *name)
