@@ -10,7 +10,7 @@
  *    reader can walk them while other threads still count (it reads slightly stale numbers).
  * Tables are mapped with a raw mmap syscall: no malloc, no interposed call, async-signal-safe.
  * Nothing here changes errno (raw syscalls return -errno; the vDSO clock sets none on success;
- * libunwind's errno is restored), so wrappers need not save it around pb_record.
+ * the unwinder's errno is restored), so wrappers need not save it around pb_begin/pb_end.
  *
  * Why it is cheap: every call is counted (pb_begin, before the real call), but only a sample is
  * followed to its end. For the others the wrapper tail-calls libc, so libc returns straight to the
@@ -23,11 +23,10 @@
  * errors by calls/checked, so they are estimates; call counts are exact.
  *
  * Stacks: a site's first call, and then at most one call per pb_stack_interval (ns of
- * CLOCK_MONOTONIC) per thread, has its stack captured with libunwind (loaded in profile mode
- * only). The clock is only looked at every 32nd call, so the sampler costs a decrement on the
- * other calls. Calls made while a stack
- * is being captured (libunwind's own mmap, or a signal handler's calls) are not counted: they
- * are privbox's, or would nest an unwind inside an unwind.
+ * CLOCK_MONOTONIC) per thread, has its stack captured by the unwinder runtime.c loads in profile
+ * mode. The clock is only looked at every 32nd call, so the sampler costs a decrement on the
+ * other calls. Calls made while a stack is being captured (the unwinder's own, or a signal
+ * handler's) are not counted: they are privbox's, or would nest an unwind inside an unwind.
  */
 #include "internal.h"
 
@@ -36,7 +35,8 @@
 #include <sys/syscall.h>
 
 PB_TLS struct pb_thread_table *pb_my_table;
-int (*pb_unw_backtrace)(void **buffer, int size);
+PB_TLS int pb_in_privbox;
+int (*pb_backtrace)(void **buffer, int size);
 uint64_t pb_stack_interval;
 
 static struct pb_thread_table *pb_head;
@@ -77,11 +77,11 @@ static struct pb_thread_table *pb_table_create(void)
 static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int sampled)
 {
     void *ips[PB_STACK_DEPTH + 16];
-    t->in_unwind = 1;
-    int saved_errno = errno; /* libunwind may set errno; the program must see libc's */
-    int n = pb_unw_backtrace(ips, (int)(sizeof ips / sizeof *ips));
+    pb_in_privbox++;
+    int saved_errno = errno; /* the unwinder may set errno; the program must see libc's */
+    int n = pb_backtrace(ips, (int)(sizeof ips / sizeof *ips));
     errno = saved_errno;
-    t->in_unwind = 0;
+    pb_in_privbox--;
     /* Skip privbox's own frames: the stack starts at the return address into the caller. */
     int first = 0;
     while (first < n && (uintptr_t)ips[first] != site)
@@ -129,7 +129,7 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
         if (pb_no_table || !(t = pb_table_create()))
             return none;
     }
-    if (PB_UNLIKELY(t->in_unwind))
+    if (PB_UNLIKELY(pb_in_privbox))
         return none;
     uint64_t key = ((uint64_t)site << 10) | (nr & 1023u);
     uint32_t h = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - PB_TABLE_BITS));
@@ -158,7 +158,7 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
     }
     pb_bump(&slot->calls, 1);
 
-    if (pb_unw_backtrace) {
+    if (pb_backtrace) {
         if (PB_UNLIKELY(claimed)) {
             pb_capture_stack(t, site, 0);
         } else if (PB_UNLIKELY(--t->stack_countdown == 0)) {

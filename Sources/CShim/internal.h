@@ -71,7 +71,7 @@ struct pb_thread_table {
     uint32_t rng;             /* xorshift32 state for choosing timed calls */
     uint32_t stack_countdown; /* calls until the next look at the stack-sampling clock */
     uint32_t time_next;       /* time the next wrapped call */
-    uint32_t in_unwind;       /* capturing a stack: nested wrapped calls are privbox's own */
+    uint32_t reserved;
     uint64_t armed_at;        /* TSC when the previous (arming) call returned, if time_next */
     uint64_t next_stack;      /* CLOCK_MONOTONIC ns after which the next stack sample is due */
     struct pb_slot slots[PB_TABLE_SLOTS];
@@ -79,9 +79,12 @@ struct pb_thread_table {
 };
 
 extern PB_TLS struct pb_thread_table *pb_my_table PB_HIDDEN;
+/* Non-zero while privbox itself runs on this thread (capturing a stack): wrapped calls made then
+ * are privbox's, not the program's, and are not counted. */
+extern PB_TLS int pb_in_privbox PB_HIDDEN;
 
-/* unw_backtrace from libunwind, loaded at start in profile mode; null: no stacks. */
-extern int (*pb_unw_backtrace)(void **buffer, int size) PB_HIDDEN;
+/* Fills buffer with return addresses, innermost first; null when no unwinder could be loaded. */
+extern int (*pb_backtrace)(void **buffer, int size) PB_HIDDEN;
 /* Nanoseconds (CLOCK_MONOTONIC) between two stack samples of a thread. */
 extern uint64_t pb_stack_interval PB_HIDDEN;
 

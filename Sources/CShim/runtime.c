@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <unwind.h>
 
 struct pb_process pb_proc;
 volatile int pb_counting;
@@ -328,27 +329,50 @@ static void pb_write_profile(void)
 
 static void pb_at_exit(void) { pb_write_profile(); }
 
-/* Stacks come from libunwind (Debian's libunwind8), loaded only in profile mode so that the other
- * modes pay nothing for it. Per-thread caching keeps its unwinder free of a global lock; without
- * the library, profiles simply have no stacks. */
+/* Stacks come from the unwinder of libgcc (libgcc_s.so.1, _Unwind_Backtrace over .eh_frame),
+ * loaded only in profile mode so that the other modes pay nothing for it.
+ *
+ * Why not libunwind: on its first unwind, libunwind (1.6, Debian 12) opens a pipe through which it
+ * validates memory by writing to it. Those two descriptors take the program's lowest free numbers
+ * (3 and 4), so every descriptor the program opens afterwards has a different number than in a
+ * native run (CPython's test_pass_fds_redirected caught it), and libunwind later reads from and
+ * writes to those numbers even after the program has closed them and reused them for its own
+ * files. Denying it the pipe makes it unwind nothing. libgcc's unwinder opens no descriptor. */
+static int (*pb_gcc_unwind_backtrace)(_Unwind_Trace_Fn, void *);
+static uintptr_t (*pb_gcc_get_ip)(struct _Unwind_Context *);
+
+struct pb_trace { void **ips; int n, max; };
+
+static _Unwind_Reason_Code pb_trace_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct pb_trace *t = arg;
+    uintptr_t ip = pb_gcc_get_ip(ctx);
+    if (!ip || t->n >= t->max)
+        return _URC_END_OF_STACK;
+    t->ips[t->n++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+
+static int pb_gcc_backtrace(void **buffer, int size)
+{
+    struct pb_trace t = {buffer, 0, size};
+    pb_gcc_unwind_backtrace(pb_trace_frame, &t);
+    return t.n;
+}
+
 static void pb_load_unwinder(void)
 {
-    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        pb_log(PB_LOG_INFO, "libunwind.so.8 not found: profiles will have no stacks");
+    void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+        pb_gcc_unwind_backtrace = (int (*)(_Unwind_Trace_Fn, void *))dlsym(lib, "_Unwind_Backtrace");
+        pb_gcc_get_ip = (uintptr_t (*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetIP");
+    }
+    if (!pb_gcc_unwind_backtrace || !pb_gcc_get_ip) {
+        pb_log(PB_LOG_INFO, "libgcc_s.so.1 has no unwinder: profiles will have no stacks");
         return;
     }
-    int (*set_policy)(void *, int) = (int (*)(void *, int))dlsym(lib, "_ULx86_64_set_caching_policy");
-    void **space = (void **)dlsym(lib, "_ULx86_64_local_addr_space");
-    int (*backtrace)(void **, int) = (int (*)(void **, int))dlsym(lib, "unw_backtrace");
-    if (!backtrace) {
-        pb_log(PB_LOG_INFO, "libunwind.so.8 has no unw_backtrace: profiles will have no stacks");
-        return;
-    }
-    if (set_policy && space)
-        set_policy(*space, 2 /* UNW_CACHE_PER_THREAD */);
     pb_stack_interval = 1000000; /* ns: one stack sample per thread per millisecond at most */
-    pb_unw_backtrace = backtrace;
+    pb_backtrace = pb_gcc_backtrace;
 }
 
 /* ---- fork ---------------------------------------------------------------------------------- */

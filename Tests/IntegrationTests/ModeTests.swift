@@ -130,7 +130,7 @@ final class ModeTests: XCTestCase {
     func testProgramLifecycleMatchesNativeInEveryMode() throws {
         let program = try Programs.path("lifecycle")
         let s = try Scratch()
-        for scenario in [["threads"], ["fork"], ["vfork-exec"], ["signals"], ["fds", s.url.path], ["exit", "42"]] {
+        for scenario in [["threads"], ["fork"], ["vfork-exec"], ["signals"], ["fds", s.url.path], ["fdnums"], ["exit", "42"]] {
             let native = try Runner.run([program] + scenario, mode: .native, scratch: s)
             XCTAssertEqual(native.stderr, "", "\(scenario)")
             for mode in [Mode.off, .profile, .auto] {

@@ -170,6 +170,19 @@ static int fds(const char *scratch)
     return 0;
 }
 
+static int fdnums(void)
+{
+    /* The descriptor numbers a program gets must be the ones it gets natively: privbox's stack
+     * captures (first call of each site) must not open anything of their own. */
+    for (int i = 0; i < 50; i++)
+        getppid();
+    int a = open("/dev/null", O_RDONLY), b = open("/dev/null", O_RDONLY);
+    int p[2];
+    pipe(p);
+    printf("fds %d %d %d %d\n", a, b, p[0], p[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
@@ -180,6 +193,7 @@ int main(int argc, char **argv)
     else if (!strcmp(what, "signals")) rc = signals();
     else if (!strcmp(what, "fds") && argc > 2) rc = fds(argv[2]);
     else if (!strcmp(what, "exit")) rc = argc > 2 ? atoi(argv[2]) : 0;
+    else if (!strcmp(what, "fdnums")) rc = fdnums();
     else { fprintf(stderr, "usage: lifecycle threads|fork|vfork-exec|signals|fds DIR|exit N\n"); return 64; }
     fflush(stdout);
     return rc;
