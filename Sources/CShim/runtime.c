@@ -393,8 +393,31 @@ static void pb_atfork_child(void)
 
 /* ---- start-up ------------------------------------------------------------------------------ */
 
-/* PRIVBOX_INHERIT=0: remove libprivbox.so from LD_PRELOAD (editing the string in place, so no
- * allocation) and the PRIVBOX_* variables, so programs this process executes run natively. */
+/* LD_PRELOAD is a list of paths separated by ':' or ' '. Returns the next entry at or after *p
+ * (its length in *len, 0 at the end) and advances *p past it. */
+static const char *pb_next_preload_entry(const char **p, size_t *len)
+{
+    while (**p == ':' || **p == ' ')
+        (*p)++;
+    const char *start = *p;
+    while (**p && **p != ':' && **p != ' ')
+        (*p)++;
+    *len = (size_t)(*p - start);
+    return start;
+}
+
+/* Whether an LD_PRELOAD entry names libprivbox.so (by file name, wherever it is). */
+static int pb_is_privbox_entry(const char *entry, size_t len)
+{
+    static const char name[] = "libprivbox.so";
+    const char *slash = memrchr(entry, '/', len);
+    const char *base = slash ? slash + 1 : entry;
+    return (size_t)(entry + len - base) == sizeof name - 1 && memcmp(base, name, sizeof name - 1) == 0;
+}
+
+/* PRIVBOX_INHERIT=0 or bad input: remove libprivbox.so from LD_PRELOAD (editing the string in
+ * place, so no allocation) and the PRIVBOX_* variables, so programs this process executes run
+ * natively. */
 static void pb_stop_inheritance(void)
 {
     /* environ, not the constructor's envp: setenv() may already have moved the array. */
@@ -403,23 +426,14 @@ static void pb_stop_inheritance(void)
             continue;
         char *list = *e + 11, *out = list;
         const char *p = list;
-        while (*p) {
-            while (*p == ':' || *p == ' ')
-                p++;
-            const char *start = p;
-            while (*p && *p != ':' && *p != ' ')
-                p++;
-            size_t len = (size_t)(p - start);
-            const char *slash = memrchr(start, '/', len);
-            const char *base = slash ? slash + 1 : start;
-            int ours = (size_t)(p - base) == strlen("libprivbox.so") &&
-                       memcmp(base, "libprivbox.so", strlen("libprivbox.so")) == 0;
-            if (len && !ours) {
-                if (out != list)
-                    *out++ = ':';
-                memmove(out, start, len);
-                out += len;
-            }
+        size_t len;
+        for (const char *entry; (entry = pb_next_preload_entry(&p, &len)), len;) {
+            if (pb_is_privbox_entry(entry, len))
+                continue;
+            if (out != list)
+                *out++ = ':';
+            memmove(out, entry, len); /* out never passes entry: compaction in place */
+            out += len;
         }
         *out = '\0';
     }
@@ -435,7 +449,8 @@ static void pb_stop_inheritance(void)
 /* A relative LD_PRELOAD entry for libprivbox.so (LD_PRELOAD=.build/release/libprivbox.so) stops
  * working in any child that runs in another directory: the loader prints an error there and runs
  * it without the preload, which changes the child's output. So a relative entry is replaced by
- * the library's absolute path, in every mode; nothing else in LD_PRELOAD changes. */
+ * the library's absolute path, in every mode; nothing else in LD_PRELOAD changes. (A bare
+ * "libprivbox.so" is searched in the library path by the loader and is left alone.) */
 static void pb_make_preload_absolute(void)
 {
     const char *list = getenv("LD_PRELOAD");
@@ -447,29 +462,20 @@ static void pb_make_preload_absolute(void)
         !realpath(info.dli_fname, self))
         return;
     char out[4 * PB_PATH_MAX];
-    size_t used = 0;
+    size_t used = 0, len;
     int changed = 0;
-    for (const char *p = list; *p;) {
-        while (*p == ':' || *p == ' ')
-            p++;
-        const char *start = p;
-        while (*p && *p != ':' && *p != ' ')
-            p++;
-        size_t len = (size_t)(p - start);
-        if (!len)
-            continue;
-        const char *slash = memrchr(start, '/', len);
-        int ours = slash && start[0] != '/' && (size_t)(p - (slash + 1)) == strlen("libprivbox.so") &&
-                   memcmp(slash + 1, "libprivbox.so", strlen("libprivbox.so")) == 0;
-        const char *entry = ours ? self : start;
-        size_t elen = ours ? strlen(self) : len;
-        if (used + elen + 2 > sizeof out)
+    const char *p = list;
+    for (const char *entry; (entry = pb_next_preload_entry(&p, &len)), len;) {
+        int relative = entry[0] != '/' && memchr(entry, '/', len) && pb_is_privbox_entry(entry, len);
+        const char *text = relative ? self : entry;
+        size_t tlen = relative ? strlen(self) : len;
+        if (used + tlen + 2 > sizeof out)
             return; /* absurdly long LD_PRELOAD: leave it as it is */
         if (used)
             out[used++] = ':';
-        memcpy(out + used, entry, elen);
-        used += elen;
-        changed |= ours;
+        memcpy(out + used, text, tlen);
+        used += tlen;
+        changed |= relative;
     }
     out[used] = '\0';
     if (changed)
