@@ -454,7 +454,14 @@ static void pb_stop_inheritance(void)
 static void pb_make_preload_absolute(void)
 {
     const char *list = getenv("LD_PRELOAD");
-    if (!list || !strstr(list, "libprivbox.so"))
+    if (!list)
+        return;
+    /* The usual case, an absolute path, costs one scan and no system call. */
+    int any_relative = 0;
+    size_t len;
+    for (const char *p = list, *entry; (entry = pb_next_preload_entry(&p, &len)), len;)
+        any_relative |= entry[0] != '/' && memchr(entry, '/', len) && pb_is_privbox_entry(entry, len);
+    if (!any_relative)
         return;
     Dl_info info;
     char self[PB_PATH_MAX];
@@ -462,7 +469,7 @@ static void pb_make_preload_absolute(void)
         !realpath(info.dli_fname, self))
         return;
     char out[4 * PB_PATH_MAX];
-    size_t used = 0, len;
+    size_t used = 0;
     int changed = 0;
     const char *p = list;
     for (const char *entry; (entry = pb_next_preload_entry(&p, &len)), len;) {
