@@ -291,11 +291,9 @@ public enum JSONWriter {
         case let .bool(b): out.append(b ? "true" : "false")
         case let .integer(i): out.append(String(i))
         case let .double(d):
-            if d.isFinite {
-                out.append(d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d))
-            } else {
-                out.append("null")
-            }
+            // Swift's shortest round-trip form; an integral value keeps its ".0", so it reads back
+            // as a double and not as an integer.
+            out.append(d.isFinite ? String(d) : "null")
         case let .string(s): writeString(s, into: &out)
         case let .array(items):
             if items.isEmpty { out.append("[]"); return }

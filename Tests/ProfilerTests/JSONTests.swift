@@ -12,7 +12,7 @@ final class JSONTests: XCTestCase {
     func testRoundTripsThroughTheWriter() throws {
         let value = JSON.object([
             ("k", .string("quote \" backslash \\ control \u{1} newline \n")),
-            ("n", .array([.integer(Int64.max), .integer(Int64.min), .double(0.25)])),
+            ("n", .array([.integer(Int64.max), .integer(Int64.min), .double(0.25), .double(2), .double(1e300), .double(-0.5)])),
             ("nested", .object([("empty", .array([])), ("obj", .object([]))])),
         ])
         for indent in [0, 2] {
