@@ -22,7 +22,7 @@
  * since the armed return is its user time. Times are reported scaled up by calls/timed and
  * errors by calls/checked, so they are estimates; call counts are exact.
  *
- * Stacks: a site's first call, and then at most one call per pb_stack_interval (ns of
+ * Stacks: a site's first call, and then at most one call per PB_STACK_INTERVAL_NS (ns of
  * CLOCK_MONOTONIC) per thread, has its stack captured by the unwinder runtime.c loads in profile
  * mode. The clock is only looked at every 32nd call, so the sampler costs a decrement on the
  * other calls. Calls made while a stack is being captured (the unwinder's own, or a signal
@@ -37,7 +37,6 @@
 PB_TLS struct pb_thread_table *pb_my_table;
 PB_TLS int pb_in_privbox;
 int (*pb_backtrace)(void **buffer, int size);
-uint64_t pb_stack_interval;
 
 static struct pb_thread_table *pb_head;
 static uint32_t pb_table_count;
@@ -165,7 +164,7 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
             t->stack_countdown = PB_STACK_CHECK_EVERY;
             uint64_t now = pb_monotonic_ns(); /* vDSO, ~20 ns, once per 32 calls */
             if (now >= t->next_stack) {
-                t->next_stack = now + pb_stack_interval;
+                t->next_stack = now + PB_STACK_INTERVAL_NS;
                 pb_capture_stack(t, site, 1);
             }
         }

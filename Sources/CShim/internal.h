@@ -20,7 +20,6 @@
 struct pb_process {
     int mode;               /* enum pb_mode, after validation */
     int log_level;
-    int secure;             /* AT_SECURE: setuid/setgid/capabilities — privbox stays inert */
     char profile_pattern[PB_PATH_MAX];
     char lib_dir[PB_PATH_MAX]; /* directory of libprivbox.so, where libprivbox_core.so lives */
     uint64_t start_ns, start_cycles;
@@ -71,7 +70,6 @@ struct pb_thread_table {
     uint32_t rng;             /* xorshift32 state for choosing timed calls */
     uint32_t stack_countdown; /* calls until the next look at the stack-sampling clock */
     uint32_t time_next;       /* time the next wrapped call */
-    uint32_t reserved;
     uint64_t armed_at;        /* TSC when the previous (arming) call returned, if time_next */
     uint64_t next_stack;      /* CLOCK_MONOTONIC ns after which the next stack sample is due */
     struct pb_slot slots[PB_TABLE_SLOTS];
@@ -85,8 +83,8 @@ extern PB_TLS int pb_in_privbox PB_HIDDEN;
 
 /* Fills buffer with return addresses, innermost first; null when no unwinder could be loaded. */
 extern int (*pb_backtrace)(void **buffer, int size) PB_HIDDEN;
-/* Nanoseconds (CLOCK_MONOTONIC) between two stack samples of a thread. */
-extern uint64_t pb_stack_interval PB_HIDDEN;
+/* Nanoseconds (CLOCK_MONOTONIC) between two stack samples of a thread: at most 1000 per second. */
+#define PB_STACK_INTERVAL_NS 1000000u
 
 static inline uint64_t pb_cycles(void) { return __rdtsc(); }
 uint64_t pb_monotonic_ns(void) PB_HIDDEN;
@@ -126,7 +124,6 @@ struct pb_site_record {
     uint32_t syscall_nr;    /* x86-64 syscall number the wrapper issues */
     uint64_t offset;        /* address - module base */
     uint32_t thread;        /* index of the thread table the record came from */
-    uint32_t reserved;
     uint64_t calls;
     uint64_t checked;       /* calls whose result was seen */
     uint64_t errors;        /* checked calls that returned the wrapper's error value */
@@ -137,7 +134,6 @@ struct pb_site_record {
 
 struct pb_frame_record {
     int32_t module;         /* -1: no module maps the address */
-    uint32_t reserved;
     uint64_t offset;        /* from the module's base (the absolute address if module is -1) */
 };
 
@@ -153,7 +149,6 @@ struct pb_stack_record {
 struct pb_snapshot {
     int32_t pid;
     int32_t ppid;
-    int32_t reserved;
     uint64_t start_ns;      /* CLOCK_MONOTONIC when profiling started (process start or fork) */
     uint64_t end_ns;
     uint64_t start_cycles;  /* TSC at start_ns */

@@ -251,6 +251,24 @@
     __attribute__((used)) PB_HIDDEN __typeof__(name) *pb_real_##name;
 PB_WRAPPERS(PB_DECLARE_REAL)
 
+#define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
+/* At start-up: a symbol this libc lacks stays null instead of aborting the program. */
+#define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
+
+/* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. Most
+ * calls return `call` directly, a tail call: libc returns straight to the program. */
+#define PB_COUNTED(type, nr, failed, call)                                                          \
+    do {                                                                                            \
+        if (PB_LIKELY(!pb_counting))                                                                \
+            return call;                                                                            \
+        struct pb_call pb_call_ = pb_begin(PB_SITE, nr);                                            \
+        if (!pb_call_.slot)                                                                         \
+            return call;                                                                            \
+        type r = call;                                                                              \
+        pb_end(pb_call_, failed);                                                                   \
+        return r;                                                                                   \
+    } while (0)
+
 /*
  * Each fixed-arity wrapper is two pieces:
  *  - the exported symbol, a six-instruction assembly stub: if privbox is not counting and the
@@ -282,17 +300,8 @@ PB_WRAPPERS(PB_DECLARE_REAL)
     __attribute__((used, noinline)) PB_HIDDEN ret pb_slow_##name params;                            \
     ret pb_slow_##name params                                                                       \
     {                                                                                               \
-        __typeof__(name) *real = pb_real_##name;                                                    \
-        if (PB_UNLIKELY(!real))                                                                     \
-            real = pb_real_##name = (__typeof__(name) *)pb_resolve(#name);                          \
-        if (!pb_counting)                                                                           \
-            return real args;                                                                       \
-        struct pb_call call = pb_begin(PB_SITE, nr);                                                \
-        if (!call.slot)                                                                             \
-            return real args; /* a tail call: libc returns straight to the program */              \
-        ret r = real args;                                                                          \
-        pb_end(call, failed);                                                                       \
-        return r;                                                                                   \
+        PB_RESOLVE(name);                                                                           \
+        PB_COUNTED(ret, nr, failed, pb_real_##name args);                                           \
     }
 PB_WRAPPERS(PB_DEFINE_WRAPPER)
 
@@ -320,22 +329,7 @@ static inline int pb_open_has_mode(int flags)
     return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
-/* At start-up: a symbol this libc lacks stays null instead of aborting the program. */
-#define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
 
-/* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. */
-#define PB_COUNTED(type, nr, failed, call)                                                          \
-    do {                                                                                            \
-        if (PB_LIKELY(!pb_counting))                                                                \
-            return call;                                                                            \
-        struct pb_call pb_call_ = pb_begin(PB_SITE, nr);                                            \
-        if (!pb_call_.slot)                                                                         \
-            return call;                                                                            \
-        type r = call;                                                                              \
-        pb_end(pb_call_, failed);                                                                   \
-        return r;                                                                                   \
-    } while (0)
 
 #define PB_OPEN_BODY(name, call_with_mode, call_without_mode)                                       \
     PB_RESOLVE(name);                                                                               \

@@ -371,7 +371,6 @@ static void pb_load_unwinder(void)
         pb_log(PB_LOG_INFO, "libgcc_s.so.1 has no unwinder: profiles will have no stacks");
         return;
     }
-    pb_stack_interval = 1000000; /* ns: one stack sample per thread per millisecond at most */
     pb_backtrace = pb_gcc_backtrace;
 }
 
@@ -566,7 +565,6 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     if (getauxval(AT_SECURE)) {
         /* setuid/setgid/file capabilities: the loader normally refuses the preload; if it was
          * loaded anyway (e.g. from /etc/ld.so.preload), trust no environment variable. */
-        pb_proc.secure = 1;
         return;
     }
     struct pb_config cfg;
