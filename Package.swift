@@ -24,7 +24,7 @@ let package = Package(
         // themselves are compiled only into libprivbox.so (see scripts/build).
         .target(
             name: "CShim",
-            exclude: ["interpose.c", "hotpath.c", "runtime.c", "profile_writer.c", "vfork.S", "internal.h", "syscall_names.h"],
+            exclude: ["preload"],
             sources: ["config.c", "measure.c", "probe.c", "launch.c"],
             cSettings: [.define("_GNU_SOURCE")]
         ),

@@ -52,3 +52,49 @@ private func report(_ message: String, _ err: UnsafeMutablePointer<CChar>?, _ er
     for (i, b) in bytes.enumerated() { err[i] = CChar(bitPattern: b) }
     err[bytes.count] = 0
 }
+
+/// The executor plan (see `ExecutorPlan`), copied into the preload's arrays. Returns as
+/// `privbox_core_check_profile`, 1 meaning the plan was filled (possibly with no site).
+@_cdecl("privbox_core_plan")
+public func privboxCorePlan(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<CChar>?,
+                            _ buildID: UnsafePointer<UInt8>?, _ buildIDLen: Int,
+                            _ modules: UnsafeMutablePointer<pb_plan_module>?, _ moduleCap: Int,
+                            _ moduleCount: UnsafeMutablePointer<Int>?,
+                            _ sites: UnsafeMutablePointer<pb_plan_site>?, _ siteCap: Int,
+                            _ siteCount: UnsafeMutablePointer<Int>?,
+                            _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
+    let checked = privboxCoreCheckProfile(path, exe, buildID, buildIDLen, err, errlen)
+    guard checked == 1, let path, let exe, let modules, let sites, let moduleCount, let siteCount else {
+        return checked
+    }
+    let id = buildID.map { hex(UnsafeBufferPointer(start: $0, count: buildIDLen)) } ?? ""
+    guard let profile = try? ProfileIO.read(path: String(cString: path)) else { return -1 }
+    var moduleIndex: [String: Int] = [:]
+    var nModules = 0, nSites = 0
+    for site in ExecutorPlan.sites(profile, exe: String(cString: exe), buildID: id) {
+        guard nSites < siteCap else { break }
+        let key = site.modulePath + "\u{0}" + site.buildID
+        var index = moduleIndex[key]
+        if index == nil {
+            guard nModules < moduleCap else { continue }
+            let pathBytes = Array(site.modulePath.utf8), idBytes = Array(site.buildID.utf8)
+            guard pathBytes.count < Int(PB_PATH_MAX), idBytes.count < 81 else { continue }
+            withUnsafeMutableBytes(of: &modules[nModules].path) { raw in
+                raw.copyBytes(from: pathBytes)
+                raw[pathBytes.count] = 0
+            }
+            withUnsafeMutableBytes(of: &modules[nModules].build_id) { raw in
+                raw.copyBytes(from: idBytes)
+                raw[idBytes.count] = 0
+            }
+            index = nModules
+            moduleIndex[key] = nModules
+            nModules += 1
+        }
+        sites[nSites] = pb_plan_site(offset: site.offset, module: UInt32(index!), syscall_nr: UInt32(site.syscallNumber))
+        nSites += 1
+    }
+    moduleCount.pointee = nModules
+    siteCount.pointee = nSites
+    return 1
+}

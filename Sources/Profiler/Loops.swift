@@ -59,6 +59,9 @@ public typealias SymbolTable = [Frame: FrameSymbol]
 
 public struct LoopSite: Equatable {
     public var module: Int
+    /// The module's path and build-id (a loop's site may be in a library the loop calls).
+    public var modulePath: String = ""
+    public var buildID: String = ""
     public var offset: UInt64
     public var syscall: String
     public var calls: UInt64
@@ -183,8 +186,11 @@ public enum LoopAnalysis {
                 if let i = loop.sites.firstIndex(where: { $0.module == site.module && $0.offset == site.offset && $0.syscall == site.syscall }) {
                     loop.sites[i].calls &+= calls
                 } else {
-                    loop.sites.append(LoopSite(module: site.module, offset: site.offset, syscall: site.syscall,
-                                               calls: calls, function: siteSymbol?.function,
+                    let siteModule = process.modules.indices.contains(site.module) ? process.modules[site.module] : nil
+                    loop.sites.append(LoopSite(module: site.module, modulePath: siteModule?.path ?? "",
+                                               buildID: siteModule?.buildID ?? "", offset: site.offset,
+                                               syscall: site.syscall, calls: calls,
+                                               function: siteSymbol?.function,
                                                file: siteSymbol?.file, line: siteSymbol?.line))
                 }
                 byKey[key] = loop
@@ -216,6 +222,8 @@ extension HotLoop {
                 .map { ($0.key, .integer(Int64(clamping: $0.value))) })),
             ("sites", .array(sites.map { s in
                 .object([
+                    ("module", .string(s.modulePath)),
+                    ("build_id", .string(s.buildID)),
                     ("offset", .integer(Int64(clamping: s.offset))),
                     ("syscall", .string(s.syscall)),
                     ("calls", .integer(Int64(clamping: s.calls))),

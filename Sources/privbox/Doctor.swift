@@ -21,7 +21,17 @@ struct DoctorCommand: ParsableCommand {
     @Flag(help: "Print the findings as JSON.")
     var json = false
 
+    @Flag(help: """
+        Measure every executor against the system call it replaces on this machine and cache the \
+        result (~/.cache/privbox/calibration); accelerate mode leaves off any executor that loses.
+        """)
+    var calibrate = false
+
     func run() throws {
+        if calibrate {
+            try reportingErrors { try Calibration.run() }
+            return
+        }
         let findings = Doctor.examine()
         if json {
             print(JSONWriter.write(.object(findings.map { ($0.key, .string($0.value)) })), terminator: "")
@@ -128,5 +138,62 @@ extension StringProtocol {
     var trimmed: String {
         String(self.drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" })
             .reversed().drop(while: { $0 == " " || $0 == "\t" || $0 == "\n" }).reversed())
+    }
+}
+
+/// `privbox doctor --calibrate`: libprivbox.so measures its executors (privbox_calibrate) in this
+/// process; the result is printed and cached where the preload reads it (routes.c), keyed by the
+/// kernel and CPU it was measured on.
+enum Calibration {
+    static var cachePath: String {
+        if let xdg = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), !xdg.isEmpty {
+            return xdg + "/privbox/calibration"
+        }
+        return (getenv("HOME").map { String(cString: $0) } ?? "/tmp") + "/.cache/privbox/calibration"
+    }
+
+    static func run() throws {
+        let lib = Installation.preloadLibrary
+        guard let handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL) else {
+            throw CLIError("cannot load \(lib): \(String(cString: dlerror()))")
+        }
+        guard let sym = dlsym(handle, "privbox_calibrate") else {
+            throw CLIError("\(lib) has no privbox_calibrate: mismatched installation")
+        }
+        typealias Fn = @convention(c) (UnsafeMutablePointer<CChar>, Int) -> Int32
+        let calibrate = unsafeBitCast(sym, to: Fn.self)
+        var buffer = [CChar](repeating: 0, count: 8192)
+        guard calibrate(&buffer, buffer.count) == 0 else { throw CLIError("calibration output too long") }
+        let text = String(cString: buffer)
+        let cyclesPerNs = pb_measure_cycles_per_ns(50)
+        let lines = text.split(separator: "\n").map(String.init)
+        guard !lines.isEmpty else { throw CLIError("calibration produced nothing") }
+        print("machine         \(lines[0])")
+        print("executor        served ns  native ns  speed-up  verdict")
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        for line in lines.dropFirst() {
+            if line.hasPrefix("#") { print(String(line.dropFirst(2))); continue }
+            let f = line.split(separator: " ")
+            guard f.count == 3, let served = Double(f[1]), let native = Double(f[2]) else { continue }
+            let verdict = served < native ? "on where profiled" : "off (slower than the syscall)"
+            print(pad(String(f[0]), 16) + pad(Doctor.fmt(served / cyclesPerNs), 11)
+                  + pad(Doctor.fmt(native / cyclesPerNs), 11)
+                  + pad(Doctor.fmt(native / max(served, 0.01)) + "x", 10) + verdict)
+        }
+        let dir = String(cachePath.prefix(upTo: cachePath.lastIndex(of: "/")!))
+        var prefix = ""
+        for part in dir.split(separator: "/") {
+            prefix += "/" + part
+            mkdir(prefix, 0o755)
+        }
+        let kept = lines.filter { !$0.hasPrefix("#") }.joined(separator: "\n") + "\n"
+        let tmp = cachePath + ".tmp.\(getpid())"
+        guard let f = fopen(tmp, "w") else { throw CLIError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+        fputs(kept, f)
+        guard fclose(f) == 0, rename(tmp, cachePath) == 0 else {
+            unlink(tmp)
+            throw CLIError("cannot write \(cachePath): \(String(cString: strerror(errno)))")
+        }
+        print("cached in \(cachePath)")
     }
 }

@@ -124,3 +124,44 @@ final class LoopAnalysisTests: XCTestCase {
         XCTAssertTrue(svg.contains("<title>helper (3 samples, 100.0%)</title>"), svg)
     }
 }
+
+final class ExecutorPlanTests: XCTestCase {
+    func process(pid: Int, exe: String = "/bin/app", id: String = "aa", sites: [(Int, UInt64, Int, UInt64)]) -> ProcessProfile {
+        ProcessProfile(pid: pid, ppid: 1, exe: exe, wallNs: 1_000_000, threads: 1, dropped: 0,
+                       modules: [ProfileModule(path: exe, buildID: id), ProfileModule(path: "/lib/libc.so.6", buildID: "cc")],
+                       sites: sites.map { ProfileSite(module: $0.0, offset: $0.1, syscall: x86_64SyscallNames[$0.2],
+                                                      number: $0.2, thread: 0, calls: $0.3, checked: 0, errors: 0,
+                                                      timed: 0, kernelNs: 0, userNs: 0) })
+    }
+
+    /// Without loops, a site is planned when it is hot on its own (calls and share of the process).
+    func testHotSitesWithoutLoops() {
+        let p = process(pid: 10, sites: [(0, 0x100, 39, 5000), (0, 0x200, 39, 99), (1, 0x300, 1, 10)])
+        let plan = ExecutorPlan.sites(Profile(processes: [p]), exe: "/bin/app", buildID: "aa")
+        XCTAssertEqual(plan, [PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x100, syscallNumber: 39)])
+        // Another build or another program gets nothing.
+        XCTAssertEqual(ExecutorPlan.sites(Profile(processes: [p]), exe: "/bin/app", buildID: "bb"), [])
+        XCTAssertEqual(ExecutorPlan.sites(Profile(processes: [p]), exe: "/bin/other", buildID: "aa"), [])
+    }
+
+    /// With loops, exactly the loops' sites of this program's processes, each in its own module.
+    func testLoopSites() throws {
+        let p = process(pid: 10, sites: [(0, 0x100, 39, 5000)])
+        let loop: JSON = .object([
+            ("pid", .integer(10)), ("module", .string("/bin/app")), ("build_id", .string("aa")),
+            ("sites", .array([
+                .object([("module", .string("/lib/libc.so.6")), ("build_id", .string("cc")),
+                         ("offset", .integer(0x4242)), ("syscall", .string("getrandom"))]),
+                .object([("offset", .integer(0x100)), ("syscall", .string("getpid"))]),
+                .object([("offset", .integer(0x108)), ("syscall", .string("no-such-call"))]),
+            ])),
+        ])
+        let other: JSON = .object([("pid", .integer(99)), ("module", .string("/bin/app")),
+                                   ("sites", .array([.object([("offset", .integer(0x999)), ("syscall", .string("read"))])]))])
+        let plan = ExecutorPlan.sites(Profile(processes: [p], loops: [loop, other]), exe: "/bin/app", buildID: "aa")
+        XCTAssertEqual(plan, [
+            PlanSite(modulePath: "/lib/libc.so.6", buildID: "cc", offset: 0x4242, syscallNumber: 318),
+            PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x100, syscallNumber: 39),
+        ])
+    }
+}

@@ -73,6 +73,24 @@ int pb_expand_path(const char *pattern, long pid, char *out, size_t outlen);
 typedef int (*pb_core_check_profile_fn)(const char *path, const char *exe, const uint8_t *build_id,
                                         size_t build_id_len, char *err, size_t errlen);
 
+/* The executor plan for this program: the call sites of the profile's hot loops (or, in a profile
+ * without loops, its hot sites), as module + offset. Modules are named by path (the main program
+ * by its /proc/self/exe path) and lower-case hex build-id ("" if none). Returns 1 with the plan, 0
+ * when the profile holds nothing for this program, -1/-2 as pb_core_check_profile_fn. */
+struct pb_plan_module {
+    char path[PB_PATH_MAX];
+    char build_id[81];
+};
+struct pb_plan_site {
+    uint64_t offset;        /* return address - module base */
+    uint32_t module;        /* index into the modules */
+    uint32_t syscall_nr;
+};
+typedef int (*pb_core_plan_fn)(const char *path, const char *exe, const uint8_t *build_id,
+                               size_t build_id_len, struct pb_plan_module *modules,
+                               size_t module_cap, size_t *module_count, struct pb_plan_site *sites,
+                               size_t site_cap, size_t *site_count, char *err, size_t errlen);
+
 /* ---- measurement helpers for `privbox doctor` and the benchmarks ----------------------------- */
 
 /* Median over `batches` of the mean cost, in TSC cycles, of one raw `syscall` instruction

@@ -15,7 +15,7 @@
  * answered by the vDSO or rseq without entering the kernel; they are wrapped because later
  * executors serve them, and recorded under getcpu.
  */
-#include "internal.h"
+#include "executor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,14 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Failure tests, evaluated on the wrapper's result `r`. */
-#define PB_NEG1 (r == -1)               /* -1 and errno */
-#define PB_ERRNUM (r != 0)              /* returns an error number (pthread-style) */
-#define PB_MAPFAIL (r == MAP_FAILED)
-#define PB_NULL (r == NULL)
-#define PB_NEVER 0                      /* cannot fail */
 
-#define PB_SITE ((uintptr_t)__builtin_return_address(0))
 
 /*
  * The fixed-arity wrappers: X(return type, name, syscall nr, failure test, (params), (args)).
@@ -214,23 +207,10 @@
       (int fd, int fl, const struct itimerspec *n, struct itimerspec *o), (fd, fl, n, o))           \
     X(int, timerfd_gettime, SYS_timerfd_gettime, PB_NEG1, (int fd, struct itimerspec *c), (fd, c))    \
     X(int, signalfd, SYS_signalfd4, PB_NEG1, (int fd, const sigset_t *m, int fl), (fd, m, fl))        \
-    X(pid_t, getpid, SYS_getpid, PB_NEVER, (void), ())                                                \
     X(pid_t, getppid, SYS_getppid, PB_NEVER, (void), ())                                              \
-    X(pid_t, gettid, SYS_gettid, PB_NEVER, (void), ())                                                \
-    X(uid_t, getuid, SYS_getuid, PB_NEVER, (void), ())                                                \
-    X(uid_t, geteuid, SYS_geteuid, PB_NEVER, (void), ())                                              \
-    X(gid_t, getgid, SYS_getgid, PB_NEVER, (void), ())                                                \
-    X(gid_t, getegid, SYS_getegid, PB_NEVER, (void), ())                                              \
-    X(pid_t, getpgrp, SYS_getpgrp, PB_NEVER, (void), ())                                              \
-    X(pid_t, getsid, SYS_getsid, PB_NEG1, (pid_t p), (p))                                             \
-    X(ssize_t, getrandom, SYS_getrandom, PB_NEG1, (void *b, size_t n, unsigned int fl), (b, n, fl))   \
     X(int, sched_getcpu, SYS_getcpu, PB_NEG1, (void), ())                                             \
     X(int, getcpu, SYS_getcpu, PB_NEG1, (unsigned int *c, unsigned int *n), (c, n))                   \
     X(int, sched_yield, SYS_sched_yield, PB_NEG1, (void), ())                                         \
-    X(int, sigprocmask, SYS_rt_sigprocmask, PB_NEG1,                                                  \
-      (int how, const sigset_t *restrict s, sigset_t *restrict o), (how, s, o))                     \
-    X(int, pthread_sigmask, SYS_rt_sigprocmask, PB_ERRNUM,                                            \
-      (int how, const sigset_t *restrict s, sigset_t *restrict o), (how, s, o))                     \
     X(int, sigsuspend, SYS_rt_sigsuspend, PB_NEG1, (const sigset_t *s), (s))                          \
     X(int, sigtimedwait, SYS_rt_sigtimedwait, PB_NEG1,                                                \
       (const sigset_t *restrict s, siginfo_t *restrict i, const struct timespec *restrict t),       \
@@ -255,19 +235,6 @@ PB_WRAPPERS(PB_DECLARE_REAL)
 /* At start-up: a symbol this libc lacks stays null instead of aborting the program. */
 #define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
 
-/* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. Most
- * calls return `call` directly, a tail call: libc returns straight to the program. */
-#define PB_COUNTED(type, nr, failed, call)                                                          \
-    do {                                                                                            \
-        if (PB_LIKELY(!pb_counting))                                                                \
-            return call;                                                                            \
-        struct pb_call pb_call_ = pb_begin(PB_SITE, nr);                                            \
-        if (!pb_call_.slot)                                                                         \
-            return call;                                                                            \
-        type r = call;                                                                              \
-        pb_end(pb_call_, failed);                                                                   \
-        return r;                                                                                   \
-    } while (0)
 
 /*
  * Each fixed-arity wrapper is two pieces:
@@ -281,19 +248,7 @@ PB_WRAPPERS(PB_DECLARE_REAL)
  * (The variadic wrappers further down are plain C, because %al carries the number of vector
  * registers used by a variadic call.)
  */
-#define PB_FAST_STUB(name)                                                                          \
-    __asm__(".text\n"                                                                               \
-            ".globl " #name "\n"                                                                    \
-            ".type " #name ", @function\n"                                                          \
-            ".p2align 4\n" #name ":\n"                                                              \
-            "    movl pb_counting(%rip), %eax\n"                                                    \
-            "    testl %eax, %eax\n"                                                                \
-            "    jnz pb_slow_" #name "\n"                                                           \
-            "    movq pb_real_" #name "(%rip), %rax\n"                                              \
-            "    testq %rax, %rax\n"                                                                \
-            "    jz pb_slow_" #name "\n"                                                            \
-            "    jmp *%rax\n"                                                                       \
-            ".size " #name ", .-" #name "\n");
+#define PB_FAST_STUB(name) PB_ENTRY_STUB(name, "pb_counting")
 
 #define PB_DEFINE_WRAPPER(ret, name, nr, failed, params, args)                                      \
     PB_FAST_STUB(name)                                                                              \
@@ -317,7 +272,6 @@ static int (*pb_real_openat64)(int, const char *, int, ...);
 static int (*pb_real_fcntl)(int, int, ...);
 static int (*pb_real_fcntl64)(int, int, ...);
 static int (*pb_real_ioctl)(int, unsigned long, ...);
-static long (*pb_real_syscall)(long, ...);
 static pid_t (*pb_real_fork)(void);
 static pid_t (*pb_real__Fork)(void);
 static void (*pb_real_closefrom)(int);
@@ -391,18 +345,6 @@ PB_EXPORT int ioctl(int fd, unsigned long request, ...)
     PB_COUNTED(int, SYS_ioctl, PB_NEG1, pb_real_ioctl(fd, request, arg));
 }
 
-PB_EXPORT long syscall(long number, ...)
-{
-    PB_RESOLVE(syscall);
-    va_list ap;
-    va_start(ap, number);
-    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
-    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
-    va_end(ap);
-    unsigned nr = number >= 0 && number < 1023 ? (unsigned)number : 1023u;
-    PB_COUNTED(long, nr, PB_NEG1, pb_real_syscall(number, a1, a2, a3, a4, a5, a6));
-}
-
 /* ---- process creation ------------------------------------------------------------------------ */
 
 /* fork() runs the pthread_atfork child handler registered in runtime.c; _Fork() runs none, so
@@ -463,12 +405,12 @@ void pb_resolve_all(void)
     PB_RESOLVE_SOFT(fcntl);
     PB_RESOLVE_SOFT(fcntl64);
     PB_RESOLVE_SOFT(ioctl);
-    PB_RESOLVE_SOFT(syscall);
     PB_RESOLVE_SOFT(fork);
     PB_RESOLVE_SOFT(_Fork);
     PB_RESOLVE_SOFT(closefrom);
     if (!pb_real_vfork)
         pb_real_vfork = pb_resolve_soft("vfork");
+    pb_resolve_routed();
 }
 
 void *pb_vfork_resolve(void) PB_HIDDEN;

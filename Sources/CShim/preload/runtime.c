@@ -7,7 +7,7 @@
  * (libprivbox.so and PRIVBOX_* are removed, so the programs this one starts run natively), and a
  * relative LD_PRELOAD entry for libprivbox.so (made absolute, see pb_make_preload_absolute).
  */
-#include "internal.h"
+#include "executor.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -27,6 +27,7 @@
 
 struct pb_process pb_proc;
 volatile int pb_counting;
+volatile int pb_hook_exec[8];
 
 uint64_t pb_monotonic_ns(void)
 {
@@ -124,7 +125,7 @@ static void pb_build_id(const struct dl_phdr_info *info, struct pb_module_record
     }
 }
 
-static const char *pb_exe_path(void)
+const char *pb_exe_path(void)
 {
     static char exe[PB_PATH_MAX];
     if (!exe[0]) {
@@ -172,7 +173,7 @@ static int pb_scan_module(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-static void *pb_map(size_t bytes)
+void *pb_map(size_t bytes)
 {
     long p = pb_raw_syscall6(SYS_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -181,7 +182,7 @@ static void *pb_map(size_t bytes)
 
 /* ---- the Swift core (accelerate mode only) ---------------------------------------------------------------------------- */
 
-static void *pb_core_symbol(const char *name)
+void *pb_core_symbol(const char *name)
 {
     static void *core;
     if (!core) {
@@ -504,7 +505,7 @@ static void pb_find_lib_dir(void)
     }
 }
 
-static int pb_main_build_id(uint8_t *out, size_t *len)
+int pb_main_build_id(uint8_t *out, size_t *len)
 {
     /* dl_iterate_phdr reports the main program first; a scan with room for one module stops
      * right after it. */
@@ -525,35 +526,24 @@ static int pb_main_build_id(uint8_t *out, size_t *len)
 
 static void pb_start_accelerate(void)
 {
-    pb_core_check_profile_fn check = (pb_core_check_profile_fn)pb_core_symbol(
-        "privbox_core_check_profile");
-    if (!check) {
-        pb_proc.mode = PB_MODE_OFF;
-        return;
-    }
-    uint8_t build_id[PB_BUILD_ID_MAX];
-    size_t build_id_len = 0;
-    pb_main_build_id(build_id, &build_id_len);
+    pb_proc.start_ns = pb_monotonic_ns();
+    pb_proc.start_cycles = pb_cycles();
     char err[PB_ERROR_MAX] = "";
-    int r = check(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, err, sizeof err);
-    if (r == -2) {
-        /* Another build of this program: it runs natively; the programs it starts may still
-         * match the profile. */
+    int r = pb_routes_install_plan(err, sizeof err);
+    if (r == 1)
+        return;
+    pb_proc.mode = PB_MODE_OFF;
+    if (r == -2 || r == -3) {
+        /* Another build of this program (the programs it starts may still match the profile),
+         * or a broken installation: this process runs natively. */
         pb_log(PB_LOG_ERROR, "%s; running natively", err);
-        pb_proc.mode = PB_MODE_OFF;
     } else if (r < 0) {
         /* The profile itself is unusable: the whole tree runs natively, reported once. */
         pb_log(PB_LOG_ERROR, "%s; running natively", err);
-        pb_proc.mode = PB_MODE_OFF;
         pb_stop_inheritance();
-    } else if (r == 0) {
+    } else {
         pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively",
                pb_proc.profile_pattern, pb_exe_path());
-        pb_proc.mode = PB_MODE_OFF;
-    } else {
-        /* Executors (issue 4) are not part of this build: every site passes through. */
-        pb_log(PB_LOG_INFO, "profile %s accepted for %s; no executor is enabled in this build, "
-               "all sites pass through", pb_proc.profile_pattern, pb_exe_path());
     }
 }
 
@@ -597,12 +587,17 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
         pthread_atfork(0, 0, pb_atfork_child);
         atexit(pb_at_exit);
         pb_counting = 1;
+        pb_hooks_update();
         break;
     case PB_MODE_ACCELERATE:
         pb_start_accelerate();
         break;
     case PB_MODE_AUTO:
-        pb_log(PB_LOG_INFO, "auto: no executor is enabled in this build, all sites pass through");
+        /* Count (without stacks) for a warm-up, then route the hot sites (routes.c). */
+        pb_proc.start_ns = pb_monotonic_ns();
+        pb_proc.start_cycles = pb_cycles();
+        pthread_atfork(0, 0, pb_atfork_child);
+        pb_auto_begin();
         break;
     }
 }

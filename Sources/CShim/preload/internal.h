@@ -30,6 +30,53 @@ extern struct pb_process pb_proc PB_HIDDEN;
  * a stale value only means one call more or less is counted around a mode change. */
 extern volatile int pb_counting PB_HIDDEN;
 
+/* What the assembly entry stubs test (one load each): pb_hook_all for the wrappers without an
+ * executor (= pb_counting), pb_hook_exec[e] for the wrappers executor e serves (= counting, or
+ * a route uses e). Kept in step by pb_hooks_update() whenever pb_counting or the routes change. */
+extern volatile int pb_hook_exec[8] PB_HIDDEN;
+void pb_hooks_update(void) PB_HIDDEN;
+
+/* Failure tests, evaluated on the wrapper's result `r`. */
+#define PB_NEG1 (r == -1)               /* -1 and errno */
+#define PB_ERRNUM (r != 0)              /* returns an error number (pthread-style) */
+#define PB_MAPFAIL (r == MAP_FAILED)
+#define PB_NULL (r == NULL)
+#define PB_NEVER 0                      /* cannot fail */
+
+#define PB_SITE ((uintptr_t)__builtin_return_address(0))
+
+/* The exported entry of a fixed-arity wrapper (see interpose.c): when the int at `flag` (an
+ * assembler operand such as "pb_counting" or "pb_hook_exec+4") is zero and libc's function is
+ * resolved, a jump to libc's function; otherwise a jump to pb_slow_NAME. */
+#define PB_ENTRY_STUB(name, flag)                                                                   \
+    __asm__(".text\n"                                                                               \
+            ".globl " #name "\n"                                                                    \
+            ".type " #name ", @function\n"                                                          \
+            ".p2align 4\n" #name ":\n"                                                              \
+            "    movl " flag "(%rip), %eax\n"                                                       \
+            "    testl %eax, %eax\n"                                                                \
+            "    jnz pb_slow_" #name "\n"                                                           \
+            "    movq pb_real_" #name "(%rip), %rax\n"                                              \
+            "    testq %rax, %rax\n"                                                                \
+            "    jz pb_slow_" #name "\n"                                                            \
+            "    jmp *%rax\n"                                                                       \
+            ".size " #name ", .-" #name "\n");
+
+/* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. Most
+ * calls return `call` directly, a tail call: libc returns straight to the program. */
+#define PB_COUNTED(type, nr, failed, call) PB_COUNTED_AT(PB_SITE, type, nr, failed, call)
+#define PB_COUNTED_AT(site, type, nr, failed, call)                                                 \
+    do {                                                                                            \
+        if (PB_LIKELY(!pb_counting))                                                                \
+            return call;                                                                            \
+        struct pb_call pb_call_ = pb_begin(site, nr);                                               \
+        if (!pb_call_.slot)                                                                         \
+            return call;                                                                            \
+        type r = call;                                                                              \
+        pb_end(pb_call_, failed);                                                                   \
+        return r;                                                                                   \
+    } while (0)
+
 /* ---- the per-thread site table (hotpath.c) ---------------------------------------------------- */
 
 #define PB_TABLE_BITS 12
@@ -177,6 +224,14 @@ void pb_log(int level, const char *fmt, ...) PB_HIDDEN __attribute__((format(pri
 void *pb_resolve(const char *name) PB_HIDDEN;
 void *pb_resolve_soft(const char *name) PB_HIDDEN;
 void pb_resolve_all(void) PB_HIDDEN;
+void pb_resolve_routed(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
+void *pb_map(size_t bytes) PB_HIDDEN;
+void *pb_core_symbol(const char *name) PB_HIDDEN;
+const char *pb_exe_path(void) PB_HIDDEN;
+int pb_main_build_id(uint8_t *out, size_t *len) PB_HIDDEN;
+const char *pb_syscall_name(unsigned nr) PB_HIDDEN;
+/* "privbox-calibration/1 <kernel release> <arch> | <CPU model>": the machine a calibration holds for. */
+void pb_calibration_machine(char *out, size_t len) PB_HIDDEN;
 
 #endif

@@ -278,3 +278,9 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
     }
     return 0;
 }
+
+const char *pb_syscall_name(unsigned nr)
+{
+    const char *name = nr < 1024 ? pb_syscall_names[nr] : 0;
+    return name ? name : "syscall";
+}

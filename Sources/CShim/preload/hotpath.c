@@ -28,7 +28,7 @@
  * other calls. Calls made while a stack is being captured (the unwinder's own, or a signal
  * handler's) are not counted: they are privbox's, or would nest an unwind inside an unwind.
  */
-#include "internal.h"
+#include "executor.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -157,7 +157,14 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
     }
     pb_bump(&slot->calls, 1);
 
-    if (pb_backtrace) {
+    if (PB_UNLIKELY(pb_auto_warming)) {
+        /* auto mode: the warm-up ends at the first clock look after PB_AUTO_WARMUP_NS. The
+         * routes are then chosen inside this call (routes.c). */
+        if (--t->stack_countdown == 0) {
+            t->stack_countdown = PB_STACK_CHECK_EVERY;
+            pb_auto_maybe_decide(pb_monotonic_ns());
+        }
+    } else if (pb_backtrace) {
         if (PB_UNLIKELY(claimed)) {
             pb_capture_stack(t, site, 0);
         } else if (PB_UNLIKELY(--t->stack_countdown == 0)) {

@@ -1,0 +1,465 @@
+/*
+ * exec_sigmask.c — the signal-mask executor: each thread's blocked set is tracked exactly, so a
+ * call that would leave the mask as it is, or only reads it, returns without entering the kernel.
+ * It serves sigprocmask, pthread_sigmask, sigsetjmp(env, 1)/setjmp, siglongjmp/longjmp to a
+ * buffer that saved the mask, and swapcontext (sigmask.S); all record rt_sigprocmask in profiles.
+ *
+ * Why the answer equals the kernel's. Per thread we keep (mask, epoch, valid); the mask is used only
+ * while valid == epoch + 1. The kernel changes a thread's mask only:
+ *  - through rt_sigprocmask, which privbox makes itself for every wrapper that changes or reads
+ *    the mask while tracking is on (sigprocmask, pthread_sigmask, sigsetjmp, siglongjmp,
+ *    swapcontext; the result is recorded after the call: SIG_BLOCK/UNBLOCK/SETMASK applied to
+ *    the mask the kernel returned, without SIGKILL/SIGSTOP, and without SIGCANCEL/SIGSETXID
+ *    where glibc strips them); libc functions that change it internally (sigblock, sigsetmask,
+ *    sighold, sigrelse, sigset, setcontext) bump the epoch instead (unknown until the next call);
+ *  - on signal delivery and sigreturn: every handler is installed through privbox's trampoline
+ *    (sigaction, signal, bsd_signal, sysv_signal, sigset are wrapped; handlers installed before
+ *    tracking started are re-installed through it), which bumps the epoch on entry and on exit. A
+ *    handler that leaves by longjmp bumped it on entry. sigsuspend, pselect, ppoll, epoll_pwait
+ *    restore the mask on return unless a handler ran, which bumped the epoch.
+ *  - in a vfork child, which runs on its parent's thread-local storage: the parent bumps the
+ *    epoch when it resumes (privbox's vfork).
+ * A new thread starts unknown (zeroed TLS); a fork child inherits the mask and the record alike.
+ *
+ * Signal safety without locks: a record is committed as mask, then valid = e + 1, where e is the
+ * epoch read before the kernel call; a handler running anywhere in between bumps the epoch (entry
+ * and exit), so the commit lands invalid. A served call reads the record, writes what the kernel
+ * would have written (the old mask), and re-reads the epoch last: if a handler ran meanwhile the
+ * call is redone through the kernel, so every served call is equivalent to a kernel call made at
+ * that final check.
+ *
+ * Turned off for the rest of the process (every call goes to the kernel) by anything privbox
+ * cannot follow: syscall(SYS_rt_sigaction/SYS_rt_sigprocmask/...), a raw clone(CLONE_VM) thread.
+ * Inline `syscall` instructions outside libc that install handlers are not seen (issue 6).
+ * One difference a program could see: a handler's backtrace contains privbox's trampoline.
+ */
+#include "executor.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+_Static_assert(PB_EXEC_SIGMASK == 4, "sigmask.S tests pb_hook_exec+16");
+/* The ucontext_t layout sigmask.S writes (glibc's oRBX... constants). */
+#define PB_UC_GREG(r) (__builtin_offsetof(ucontext_t, uc_mcontext.gregs) + 8 * (r))
+_Static_assert(PB_UC_GREG(REG_RBX) == 0x80 && PB_UC_GREG(REG_RBP) == 0x78 &&
+               PB_UC_GREG(REG_R12) == 0x48 && PB_UC_GREG(REG_R15) == 0x60 &&
+               PB_UC_GREG(REG_RDI) == 0x68 && PB_UC_GREG(REG_RSI) == 0x70 &&
+               PB_UC_GREG(REG_RDX) == 0x88 && PB_UC_GREG(REG_RCX) == 0x98 &&
+               PB_UC_GREG(REG_R8) == 0x28 && PB_UC_GREG(REG_R9) == 0x30 &&
+               PB_UC_GREG(REG_RSP) == 0xa0 && PB_UC_GREG(REG_RIP) == 0xa8, "ucontext_t gregs");
+_Static_assert(__builtin_offsetof(ucontext_t, uc_mcontext.fpregs) == 0xe0 &&
+               __builtin_offsetof(ucontext_t, __fpregs_mem) == 0x1a8 &&
+               __builtin_offsetof(ucontext_t, __fpregs_mem.mxcsr) == 0x1c0 &&
+               __builtin_offsetof(ucontext_t, uc_sigmask) == 0x128, "ucontext_t layout");
+_Static_assert(__builtin_offsetof(struct __jmp_buf_tag, __mask_was_saved) == 64 &&
+               __builtin_offsetof(struct __jmp_buf_tag, __saved_mask) == 72, "jmp_buf layout");
+
+#define PB_BIT(sig) (1ull << ((sig) - 1))
+#define PB_UNBLOCKABLE (PB_BIT(SIGKILL) | PB_BIT(SIGSTOP))
+#define PB_GLIBC_INTERNAL (PB_BIT(32) | PB_BIT(33)) /* SIGCANCEL, SIGSETXID */
+
+volatile int pb_sigmask_tracking;
+static volatile int pb_sigmask_off;
+static PB_TLS uint64_t pb_mask, pb_mask_epoch, pb_mask_valid;
+
+static inline void pb_epoch_bump(void)
+{
+    /* One instruction: a signal cannot split it. */
+    __asm__ volatile("incq %0" : "+m"(pb_mask_epoch)::"memory");
+}
+
+void pb_sigmask_invalidate(void) { pb_epoch_bump(); }
+
+void pb_sigmask_disable(const char *why)
+{
+    if (!pb_sigmask_off && pb_sigmask_tracking)
+        pb_log(PB_LOG_INFO, "signal-mask tracking turned off: %s", why);
+    pb_sigmask_off = 1;
+    pb_epoch_bump();
+}
+
+static inline uint64_t pb_apply(int how, uint64_t cur, uint64_t set)
+{
+    switch (how) {
+    case SIG_BLOCK: return cur | set;
+    case SIG_UNBLOCK: return cur & ~set;
+    default: return set;
+    }
+}
+
+static inline uint64_t pb_effective_set(int how, uint64_t set, int strip)
+{
+    set &= ~PB_UNBLOCKABLE;
+    if (strip && how != SIG_UNBLOCK)
+        set &= ~PB_GLIBC_INTERNAL;
+    return set;
+}
+
+/* Served without the kernel, or 0 to take the kernel path. */
+static inline int pb_mask_serve(int how, const uint64_t *set, uint64_t *old, int strip)
+{
+    uint64_t e = pb_mask_epoch;
+    __asm__ volatile("" ::: "memory");
+    if (pb_mask_valid != e + 1 || pb_sigmask_off)
+        return 0;
+    uint64_t cur = pb_mask;
+    if (set) {
+        if ((unsigned)how > SIG_SETMASK)
+            return 0; /* the kernel says EINVAL */
+        if (pb_apply(how, cur, pb_effective_set(how, *set, strip)) != cur)
+            return 0;
+    }
+    if (old)
+        *old = cur;
+    __asm__ volatile("" ::: "memory");
+    return pb_mask_epoch == e;
+}
+
+static long pb_mask_kernel(int how, const uint64_t *set, uint64_t *old, int strip)
+{
+    uint64_t e = pb_mask_epoch, before = 0, s = 0;
+    __asm__ volatile("" ::: "memory");
+    if (set) {
+        s = *set;
+        if (strip && how != SIG_UNBLOCK)
+            s &= ~PB_GLIBC_INTERNAL;
+    }
+    long r = pb_raw_syscall6(SYS_rt_sigprocmask, how, set ? (long)&s : 0, (long)&before, 8, 0, 0);
+    if (r != 0)
+        return r;
+    if (old)
+        *old = before;
+    if (pb_sigmask_tracking && !pb_sigmask_off) {
+        uint64_t after = set ? pb_apply(how, before, s & ~PB_UNBLOCKABLE) : before;
+        __asm__ volatile("" ::: "memory");
+        if (pb_mask_epoch == e) {
+            pb_mask = after;
+            __asm__ volatile("" ::: "memory");
+            pb_mask_valid = e + 1; /* lands invalid if a handler ran since e was read */
+        }
+    }
+    return 0;
+}
+
+long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site)
+{
+    struct pb_route *route = pb_route_lookup(site, PB_EXEC_SIGMASK);
+    if (route) {
+        if (PB_LIKELY(pb_route_unsampled())) {
+            if (PB_LIKELY(pb_mask_serve(how, set, old, strip)))
+                return 0;
+            return pb_mask_kernel(how, set, old, strip);
+        }
+        enum pb_run run = pb_route_sample();
+        uint64_t t0 = pb_cycles();
+        if (run != PB_RUN_NATIVE_TIMED) {
+            if (pb_mask_serve(how, set, old, strip)) {
+                if (run == PB_RUN_SERVED_TIMED)
+                    pb_route_timed(route, 0, pb_cycles() - t0);
+                return 0;
+            }
+            return pb_mask_kernel(how, set, old, strip);
+        }
+        long r = pb_mask_kernel(how, set, old, strip);
+        pb_route_timed(route, 1, pb_cycles() - t0);
+        return r;
+    }
+    if (pb_counting) {
+        struct pb_call call = pb_begin(site, SYS_rt_sigprocmask);
+        long r = pb_mask_kernel(how, set, old, strip);
+        if (call.slot)
+            pb_end(call, r != 0);
+        return r;
+    }
+    return pb_mask_kernel(how, set, old, strip);
+}
+
+/* ---- sigprocmask and pthread_sigmask ------------------------------------------------------------ */
+
+__attribute__((used)) PB_HIDDEN int (*pb_real_sigprocmask)(int, const sigset_t *, sigset_t *);
+__attribute__((used)) PB_HIDDEN int (*pb_real_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+
+PB_ENTRY_STUB(sigprocmask, "pb_hook_exec+16")
+PB_ENTRY_STUB(pthread_sigmask, "pb_hook_exec+16")
+
+/* The kernel reads and writes the first 8 bytes of a sigset_t (glibc passes _NSIG/8). */
+__attribute__((used, noinline)) PB_HIDDEN int pb_slow_sigprocmask(int how, const sigset_t *set,
+                                                                  sigset_t *old);
+int pb_slow_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    long r = pb_sigmask_call(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
+    if (r != 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return 0;
+}
+
+__attribute__((used, noinline)) PB_HIDDEN int pb_slow_pthread_sigmask(int how, const sigset_t *set,
+                                                                      sigset_t *old);
+int pb_slow_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    return (int)-pb_sigmask_call(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
+}
+
+/* ---- setjmp/longjmp and swapcontext (their register work is in sigmask.S) ---------------------- */
+
+/* Finishes __sigsetjmp after sigmask.S saved the registers exactly as glibc does; returns 0 to
+ * the program (sigmask.S jumps here, so this returns straight to setjmp's caller). */
+PB_HIDDEN int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site);
+int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site)
+{
+    int saved_errno = errno;
+    env->__mask_was_saved = savemask &&
+        pb_sigmask_call(SIG_BLOCK, 0, (uint64_t *)&env->__saved_mask, 1, site) == 0;
+    errno = saved_errno;
+    return 0;
+}
+
+/* swapcontext's mask switch: rt_sigprocmask(SIG_SETMASK, &ucp->uc_sigmask, &oucp->uc_sigmask),
+ * as glibc's swapcontext makes it (an inline syscall: nothing stripped). 0, or -1 with errno. */
+PB_HIDDEN int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site);
+int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site)
+{
+    long r = pb_sigmask_call(SIG_SETMASK, (const uint64_t *)&ucp->uc_sigmask,
+                             (uint64_t *)&oucp->uc_sigmask, 0, site);
+    if (r != 0) {
+        errno = (int)-r;
+        return -1;
+    }
+    return 0;
+}
+
+/* Called by setcontext in sigmask.S before jumping to glibc's: it sets the mask itself. */
+PB_HIDDEN void pb_setcontext_before(void);
+void pb_setcontext_before(void)
+{
+    pb_epoch_bump();
+}
+
+static void (*pb_real_siglongjmp)(struct __jmp_buf_tag *, int);
+static void (*pb_real_longjmp_chk)(struct __jmp_buf_tag *, int);
+
+/* glibc's longjmp restores a saved mask (rt_sigprocmask SIG_SETMASK, stripped) and then the
+ * registers. Here the mask goes through pb_sigmask_call, and glibc's longjmp does the rest from a
+ * copy of the buffer that says no mask was saved. The copy holds the same registers (the pointer
+ * guard mangling is per thread, not per buffer), so glibc unwinds and jumps exactly as it would. */
+__attribute__((noreturn)) static void pb_longjmp(struct __jmp_buf_tag *env, int val, uintptr_t site,
+                                                 void (*real)(struct __jmp_buf_tag *, int))
+{
+    if (!env->__mask_was_saved || !pb_hook_exec[PB_EXEC_SIGMASK])
+        real(env, val);
+    struct __jmp_buf_tag copy;
+    memcpy(&copy, env, sizeof copy);
+    copy.__mask_was_saved = 0;
+    int saved_errno = errno;
+    pb_sigmask_call(SIG_SETMASK, (const uint64_t *)&env->__saved_mask, 0, 1, site);
+    errno = saved_errno;
+    real(&copy, val);
+    __builtin_unreachable();
+}
+
+#define PB_LONGJMP(name, realp)                                                                     \
+    PB_EXPORT __attribute__((noreturn)) void name(struct __jmp_buf_tag env[1], int val)           \
+    {                                                                                               \
+        if (!realp)                                                                                 \
+            *(void **)&realp = pb_resolve(#name);                                                   \
+        pb_longjmp(env, val, PB_SITE, realp);                                                       \
+    }
+PB_LONGJMP(siglongjmp, pb_real_siglongjmp)
+PB_LONGJMP(longjmp, pb_real_siglongjmp)
+PB_LONGJMP(_longjmp, pb_real_siglongjmp)
+PB_LONGJMP(__longjmp_chk, pb_real_longjmp_chk)
+
+/* ---- handlers: every one runs through the trampoline -------------------------------------------- */
+
+#define PB_NSIG 65
+static void *volatile pb_handlers[PB_NSIG];
+static volatile int pb_sigaction_lock;
+static int (*pb_real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static __sighandler_t (*pb_real_signal)(int, __sighandler_t);
+static __sighandler_t (*pb_real_bsd_signal)(int, __sighandler_t);
+static __sighandler_t (*pb_real_sysv_signal)(int, __sighandler_t);
+static __sighandler_t (*pb_real___sysv_signal)(int, __sighandler_t);
+static __sighandler_t (*pb_real_sigset)(int, __sighandler_t);
+
+static void pb_trampoline(int sig, siginfo_t *info, void *uc)
+{
+    pb_epoch_bump(); /* the kernel just set the handler's mask */
+    void (*h)(int, siginfo_t *, void *) = (void (*)(int, siginfo_t *, void *))
+        pb_handlers[sig > 0 && sig < PB_NSIG ? sig : 0];
+    /* The kernel passes info and the context in registers whether or not SA_SIGINFO was asked
+     * for, so a one-argument handler called with three sees exactly what it would natively. */
+    if (h)
+        h(sig, info, uc);
+    pb_epoch_bump(); /* sigreturn installs uc's mask, which the handler may have changed */
+}
+
+static inline int pb_is_handler(void *h)
+{
+    return h != (void *)SIG_DFL && h != (void *)SIG_IGN && h != (void *)SIG_ERR &&
+           h != (void *)pb_trampoline;
+}
+
+/* Blocks every signal on this thread (raw: the tracked mask does not change, since it is
+ * restored exactly) and takes the lock that orders handler-table updates with registrations. */
+static void pb_handlers_lock(uint64_t *saved)
+{
+    uint64_t all = ~0ull;
+    pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)saved, 8, 0, 0);
+    while (__atomic_exchange_n(&pb_sigaction_lock, 1, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+}
+
+static void pb_handlers_unlock(const uint64_t *saved)
+{
+    __atomic_store_n(&pb_sigaction_lock, 0, __ATOMIC_RELEASE);
+    pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, 8, 0, 0);
+}
+
+/* With the lock held: if the kernel's action for sig runs a program handler directly, re-install
+ * it through the trampoline with the same flags and mask. */
+static void pb_wrap_installed(int sig)
+{
+    struct sigaction cur;
+    if (pb_real_sigaction(sig, 0, &cur) != 0 || !pb_is_handler((void *)cur.sa_handler))
+        return;
+    pb_handlers[sig] = (void *)cur.sa_handler;
+    cur.sa_sigaction = pb_trampoline;
+    pb_real_sigaction(sig, &cur, 0);
+}
+
+PB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!pb_real_sigaction)
+        *(void **)&pb_real_sigaction = pb_resolve("sigaction");
+    if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)
+        return pb_real_sigaction(sig, act, old);
+    uint64_t saved;
+    pb_handlers_lock(&saved);
+    void *previous = pb_handlers[sig];
+    int r;
+    if (act && pb_is_handler((void *)act->sa_handler)) {
+        struct sigaction mine = *act;
+        pb_handlers[sig] = (void *)act->sa_handler;
+        mine.sa_sigaction = pb_trampoline;
+        r = pb_real_sigaction(sig, &mine, old);
+    } else {
+        r = pb_real_sigaction(sig, act, old);
+    }
+    int saved_errno = errno;
+    if (r != 0)
+        pb_handlers[sig] = previous;
+    else if (old && (void *)old->sa_handler == (void *)pb_trampoline)
+        old->sa_handler = (__sighandler_t)previous; /* the program sees its own handler */
+    pb_handlers_unlock(&saved);
+    errno = saved_errno;
+    return r;
+}
+PB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    return sigaction(sig, act, old);
+}
+
+/* signal() and friends use glibc's internal sigaction: call them, then wrap what they installed,
+ * all with signals blocked so no signal reaches the unwrapped handler in between. */
+#define PB_SIGNAL_LIKE(name)                                                                        \
+    PB_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                  \
+    {                                                                                               \
+        if (!pb_real_##name)                                                                        \
+            *(void **)&pb_real_##name = pb_resolve(#name);                                          \
+        if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)                                     \
+            return pb_real_##name(sig, handler);                                                    \
+        if (!pb_real_sigaction)                                                                     \
+            *(void **)&pb_real_sigaction = pb_resolve("sigaction");                                 \
+        uint64_t saved;                                                                             \
+        pb_handlers_lock(&saved);                                                                   \
+        void *previous = pb_handlers[sig];                                                          \
+        __sighandler_t r = pb_real_##name(sig, handler);                                            \
+        int saved_errno = errno;                                                                    \
+        if ((void *)r == (void *)pb_trampoline)                                                     \
+            r = (__sighandler_t)previous;                                                           \
+        pb_wrap_installed(sig);                                                                     \
+        pb_handlers_unlock(&saved);                                                                 \
+        pb_epoch_bump(); /* sigset(sig, SIG_HOLD) also changes the mask */                          \
+        errno = saved_errno;                                                                        \
+        return r;                                                                                   \
+    }
+PB_SIGNAL_LIKE(signal)
+PB_SIGNAL_LIKE(bsd_signal)
+PB_SIGNAL_LIKE(sysv_signal)
+PB_SIGNAL_LIKE(__sysv_signal)
+PB_SIGNAL_LIKE(sigset)
+
+/* BSD and System V mask calls: glibc changes the mask internally; the record becomes unknown. */
+#define PB_MASK_CHANGER(ret, name, params, args)                                                    \
+    static ret (*pb_real_##name) params;                                                            \
+    PB_EXPORT ret name params                                                                       \
+    {                                                                                               \
+        if (!pb_real_##name)                                                                        \
+            *(void **)&pb_real_##name = pb_resolve(#name);                                          \
+        ret r = pb_real_##name args;                                                                \
+        pb_epoch_bump();                                                                            \
+        return r;                                                                                   \
+    }
+PB_MASK_CHANGER(int, sigblock, (int mask), (mask))
+PB_MASK_CHANGER(int, sigsetmask, (int mask), (mask))
+PB_MASK_CHANGER(int, sighold, (int sig), (sig))
+PB_MASK_CHANGER(int, sigrelse, (int sig), (sig))
+
+/* ---- start, calibration ------------------------------------------------------------------------- */
+
+static const char *pb_sigmask_start(void)
+{
+    if (!pb_real_sigaction)
+        *(void **)&pb_real_sigaction = pb_resolve("sigaction");
+    if (!pb_real_siglongjmp)
+        *(void **)&pb_real_siglongjmp = pb_resolve("siglongjmp");
+    if (!pb_real_longjmp_chk)
+        *(void **)&pb_real_longjmp_chk = pb_resolve_soft("__longjmp_chk");
+    uint64_t saved;
+    pb_handlers_lock(&saved);
+    for (int sig = 1; sig < PB_NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP && sig != 32 && sig != 33)
+            pb_wrap_installed(sig);
+    pb_sigmask_tracking = 1;
+    pb_handlers_unlock(&saved);
+    pb_epoch_bump();
+    return 0;
+}
+
+static int pb_sigmask_serves(unsigned nr) { return nr == SYS_rt_sigprocmask; }
+
+static void pb_sigmask_calibrate(double *served, double *native)
+{
+    double best_s = 1e30, best_n = 1e30;
+    uint64_t cur = 0, old;
+    pb_mask_kernel(SIG_BLOCK, 0, &cur, 1);
+    for (int b = 0; b < 5; b++) {
+        uint64_t t0 = pb_cycles();
+        for (int i = 0; i < 1000; i++)
+            if (!pb_mask_serve(SIG_SETMASK, &cur, &old, 1))
+                pb_mask_kernel(SIG_SETMASK, &cur, &old, 1);
+        uint64_t t1 = pb_cycles();
+        for (int i = 0; i < 1000; i++)
+            pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&cur, (long)&old, 8, 0, 0);
+        uint64_t t2 = pb_cycles();
+        if ((t1 - t0) / 1000.0 < best_s) best_s = (t1 - t0) / 1000.0;
+        if ((t2 - t1) / 1000.0 < best_n) best_n = (t2 - t1) / 1000.0;
+    }
+    *served = best_s;
+    *native = best_n;
+}
+
+const struct pb_executor pb_exec_sigmask = {
+    .name = "sigmask",
+    .summary = "the thread's signal mask tracked exactly: a mask call that changes nothing, or "
+               "only reads, is answered without the kernel",
+    .serves = pb_sigmask_serves,
+    .start = pb_sigmask_start,
+    .calibrate = pb_sigmask_calibrate,
+};

@@ -1,0 +1,425 @@
+/*
+ * routes.c — which executor serves which call site, and the checks that keep it worth it.
+ *
+ * Routes come from the profile (accelerate mode: the Swift core reads it and returns the sites of
+ * the hot loops, see Sources/Preload/CoreEntryPoints.swift) or from auto mode's warm-up (the sites
+ * that made at least PB_AUTO_MIN_CALLS calls in the first PB_AUTO_WARMUP_NS of the process).
+ * A site gets a route only when an executor serves its kind of call, the executor can run here
+ * (start() succeeded) and the machine's calibration, if `privbox doctor --calibrate` recorded one,
+ * does not say the executor loses. Everything else passes through.
+ *
+ * Never slower: about one routed call in PB_SAMPLE_EVERY per thread is sampled, alternately
+ * through the executor and natively, both timed with the TSC; once a site has PB_SAMPLE_MIN
+ * samples of each and the executor's mean is not below the native mean, the site is turned off
+ * for the rest of the run. The samples cost one native call per PB_SAMPLE_EVERY routed calls.
+ */
+#include "executor.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+struct pb_route pb_routes[PB_ROUTE_SLOTS];
+volatile int pb_exec_routed[PB_EXEC_COUNT];
+PB_TLS uint32_t pb_sample_countdown;
+static PB_TLS uint32_t pb_sample_rng;
+static PB_TLS uint32_t pb_sample_phase;
+
+const struct pb_executor *const pb_executors[PB_EXEC_COUNT] = {
+    [PB_EXEC_PASSTHROUGH] = &pb_exec_passthrough,
+    [PB_EXEC_IDENTITY] = &pb_exec_identity,
+    [PB_EXEC_VDSO_RANDOM] = &pb_exec_vdso_random,
+    [PB_EXEC_VDSO_CLOCK] = &pb_exec_vdso_clock,
+    [PB_EXEC_SIGMASK] = &pb_exec_sigmask,
+};
+
+/* Per executor: 0 not tried, 1 started, -1 cannot run here (reason in pb_exec_why). */
+static int pb_exec_state[PB_EXEC_COUNT];
+static const char *pb_exec_why[PB_EXEC_COUNT];
+/* Per executor, from the calibration file: 1 = the machine says it loses. */
+static int pb_exec_calibrated_off[PB_EXEC_COUNT];
+
+enum pb_executor_id pb_executor_for_syscall(unsigned nr)
+{
+    for (int e = PB_EXEC_PASSTHROUGH + 1; e < PB_EXEC_COUNT; e++)
+        if (pb_executors[e]->serves(nr))
+            return (enum pb_executor_id)e;
+    return PB_EXEC_PASSTHROUGH;
+}
+
+/* ---- sampling -------------------------------------------------------------------------------- */
+
+enum pb_run pb_route_sample(void)
+{
+    int fresh = pb_sample_countdown == 0; /* a new thread: its first call is not sampled */
+    /* The next sample is 1..2*PB_SAMPLE_EVERY calls away (xorshift), so that loops cycling
+     * through several sites do not always sample the same one. */
+    uint32_t x = pb_sample_rng ? pb_sample_rng : (uint32_t)pb_cycles() | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    pb_sample_rng = x;
+    pb_sample_countdown = 1 + x % (2 * PB_SAMPLE_EVERY);
+    if (fresh)
+        return PB_RUN_UNSAMPLED;
+    return (pb_sample_phase++ & 1) ? PB_RUN_NATIVE_TIMED : PB_RUN_SERVED_TIMED;
+}
+
+void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
+{
+    /* A sample that spans a preemption or a page fault says nothing about the call. */
+    if (cycles > PB_SAMPLE_MAX_CYCLES)
+        return;
+    if (native) {
+        __atomic_fetch_add(&r->native_cycles, cycles, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->native_samples, 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_fetch_add(&r->served_cycles, cycles, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->served_samples, 1, __ATOMIC_RELAXED);
+    }
+    uint64_t ns = r->native_samples, ss = r->served_samples;
+    if (ns >= PB_SAMPLE_MIN && ss >= PB_SAMPLE_MIN) {
+        /* served mean >= native mean, compared without division */
+        if ((unsigned __int128)r->served_cycles * ns >= (unsigned __int128)r->native_cycles * ss)
+            r->active = 0;
+    }
+}
+
+/* ---- installing routes ------------------------------------------------------------------------ */
+
+static int pb_exec_ready(enum pb_executor_id e)
+{
+    if (pb_exec_state[e] == 0) {
+        if (pb_exec_calibrated_off[e]) {
+            pb_exec_why[e] = "the machine's calibration says it is slower than the syscall";
+            pb_exec_state[e] = -1;
+        } else {
+            const char *why = pb_executors[e]->start();
+            pb_exec_state[e] = why ? -1 : 1;
+            pb_exec_why[e] = why;
+        }
+    }
+    return pb_exec_state[e] == 1;
+}
+
+/* Adds a route; returns 1 if it is new. Not concurrent with itself (constructor, or the one
+ * thread that ends auto mode's warm-up). */
+static int pb_route_add(uint64_t site, unsigned nr, const char *label)
+{
+    enum pb_executor_id e = pb_executor_for_syscall(nr);
+    if (e == PB_EXEC_PASSTHROUGH)
+        return 0;
+    if (!pb_exec_ready(e)) {
+        pb_log(PB_LOG_DEBUG, "%s: %s cannot run here (%s); passes through", label,
+               pb_executors[e]->name, pb_exec_why[e]);
+        return 0;
+    }
+    uint32_t h = pb_route_hash(site);
+    for (uint32_t i = 0; i < PB_ROUTE_PROBES; i++) {
+        struct pb_route *r = &pb_routes[(h + i) & (PB_ROUTE_SLOTS - 1)];
+        if (r->site == site)
+            return 0;
+        if (r->site)
+            continue;
+        r->executor = (uint16_t)e;
+        r->active = (uint32_t)e;
+        r->syscall_nr = (uint16_t)nr;
+        snprintf(r->label, sizeof r->label, "%s", label);
+        __atomic_store_n(&r->site, site, __ATOMIC_RELEASE);
+        pb_log(PB_LOG_DEBUG, "%s: routed to %s", label, pb_executors[e]->name);
+        return 1;
+    }
+    pb_log(PB_LOG_INFO, "%s: the route table is full; passes through", label);
+    return 0;
+}
+
+void pb_hooks_update(void)
+{
+    pb_vfork_tracked = pb_exec_state[PB_EXEC_IDENTITY] == 1 || pb_exec_state[PB_EXEC_SIGMASK] == 1;
+    for (int e = 0; e < PB_EXEC_COUNT; e++)
+        pb_hook_exec[e] = pb_counting || pb_exec_routed[e] ||
+                          (e == PB_EXEC_SIGMASK && pb_sigmask_tracking);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void pb_routes_publish(void)
+{
+    for (int e = 0; e < PB_EXEC_COUNT; e++)
+        pb_exec_routed[e] = 0;
+    for (uint32_t i = 0; i < PB_ROUTE_SLOTS; i++)
+        if (pb_routes[i].site)
+            pb_exec_routed[pb_routes[i].executor] = 1;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    pb_hooks_update();
+}
+
+/* The calibration file written by `privbox doctor --calibrate`: lines "name served native" in TSC
+ * cycles, after a first line naming the machine (kernel release and CPU) it was measured on. */
+static void pb_read_calibration(void)
+{
+    char path[PB_PATH_MAX];
+    const char *dir = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (dir && dir[0])
+        snprintf(path, sizeof path, "%s/privbox/calibration", dir);
+    else if (home && home[0])
+        snprintf(path, sizeof path, "%s/.cache/privbox/calibration", home);
+    else
+        return;
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0)
+        return;
+    char buf[4096];
+    long n = pb_raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char machine[256];
+    pb_calibration_machine(machine, sizeof machine);
+    char *line = buf, *nl = strchr(line, '\n');
+    if (!nl || (size_t)(nl - line) != strlen(machine) || memcmp(line, machine, (size_t)(nl - line)))
+        return; /* measured on another machine or kernel: ignored */
+    for (line = nl + 1; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        char name[64];
+        double served, native;
+        if (sscanf(line, "%63s %lf %lf", name, &served, &native) != 3)
+            continue;
+        for (int e = 1; e < PB_EXEC_COUNT; e++)
+            if (!strcmp(name, pb_executors[e]->name) && served >= native)
+                pb_exec_calibrated_off[e] = 1;
+    }
+}
+
+struct pb_module_base { const char *path; const char *build_id; uint64_t base; int found; };
+
+static void pb_hex(const uint8_t *bytes, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+struct pb_base_search { struct pb_plan_module *modules; size_t count; uint64_t *bases; const char *exe; };
+
+static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct pb_base_search *s = data;
+    const char *path = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : s->exe;
+    for (size_t m = 0; m < s->count; m++) {
+        if (s->bases[m] || strcmp(s->modules[m].path, path) != 0)
+            continue;
+        /* Same path; the build-id must match too when both sides have one. */
+        char id[2 * PB_BUILD_ID_MAX + 1] = "";
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type != PT_NOTE)
+                continue;
+            const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+            while (p + sizeof(ElfW(Nhdr)) <= end) {
+                const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+                const char *name = p + sizeof *n;
+                const char *desc = name + ((n->n_namesz + 3u) & ~3u);
+                if (desc + n->n_descsz > end)
+                    break;
+                if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
+                    n->n_descsz <= PB_BUILD_ID_MAX)
+                    pb_hex((const uint8_t *)desc, n->n_descsz, id);
+                p = desc + ((n->n_descsz + 3u) & ~3u);
+            }
+        }
+        if (id[0] && s->modules[m].build_id[0] && strcmp(id, s->modules[m].build_id) != 0) {
+            pb_log(PB_LOG_INFO, "%s is another build than the profiled one; its sites pass through",
+                   path);
+            continue;
+        }
+        s->bases[m] = info->dlpi_addr ? info->dlpi_addr : 1; /* 1: found, bias 0 (non-PIE) */
+    }
+    return 0;
+}
+
+extern const char *pb_exe_path(void) PB_HIDDEN;
+
+int pb_routes_install_plan(char *err, size_t errlen)
+{
+    pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan");
+    if (!plan) {
+        snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
+        return -3;
+    }
+    size_t module_cap = 64, site_cap = PB_ROUTE_SLOTS;
+    struct pb_plan_module *modules = pb_map(module_cap * sizeof *modules);
+    struct pb_plan_site *sites = pb_map(site_cap * sizeof *sites);
+    uint64_t *bases = pb_map(module_cap * sizeof *bases);
+    if (!modules || !sites || !bases) {
+        snprintf(err, errlen, "out of memory for the executor plan");
+        return -3;
+    }
+    size_t module_count = 0, site_count = 0;
+    uint8_t build_id[PB_BUILD_ID_MAX];
+    size_t build_id_len = 0;
+    pb_main_build_id(build_id, &build_id_len);
+    int r = plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules, module_cap,
+                 &module_count, sites, site_cap, &site_count, err, errlen);
+    if (r <= 0)
+        return r;
+    pb_read_calibration();
+    struct pb_base_search search = {modules, module_count, bases, pb_exe_path()};
+    dl_iterate_phdr(pb_find_bases, &search);
+    int routed = 0;
+    for (size_t i = 0; i < site_count; i++) {
+        const struct pb_plan_site *s = &sites[i];
+        if (s->module >= module_count || !bases[s->module])
+            continue;
+        uint64_t bias = bases[s->module] == 1 ? 0 : bases[s->module];
+        char label[96];
+        const char *slash = strrchr(modules[s->module].path, '/');
+        snprintf(label, sizeof label, "%.48s+0x%llx (%s)",
+                 slash ? slash + 1 : modules[s->module].path, (unsigned long long)s->offset,
+                 pb_syscall_name(s->syscall_nr));
+        routed += pb_route_add(bias + s->offset, s->syscall_nr, label);
+    }
+    pb_routes_publish();
+    if (pb_proc.log_level >= PB_LOG_INFO)
+        atexit(pb_routes_report);
+    pb_log(PB_LOG_INFO, "%d of %zu hot-loop sites routed to an executor, the rest pass through",
+           routed, site_count);
+    return 1;
+}
+
+/* ---- auto mode -------------------------------------------------------------------------------- */
+
+#define PB_AUTO_WARMUP_NS 50000000ull /* 50 ms */
+#define PB_AUTO_MIN_CALLS 200u
+
+volatile int pb_auto_warming;
+
+void pb_auto_begin(void)
+{
+    pb_read_calibration();
+    pb_auto_warming = 1;
+    pb_counting = 1;
+    pb_hooks_update();
+}
+
+void pb_auto_maybe_decide(uint64_t now_ns)
+{
+    if (now_ns < pb_proc.start_ns + PB_AUTO_WARMUP_NS)
+        return;
+    if (!__atomic_exchange_n(&pb_auto_warming, 0, __ATOMIC_ACQ_REL))
+        return; /* another thread decided */
+    pb_in_privbox++;
+    int routed = 0;
+    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
+        for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++) {
+            const struct pb_slot *s = &t->slots[i];
+            uint64_t key = __atomic_load_n(&s->key, __ATOMIC_RELAXED);
+            if (!key || s->calls < PB_AUTO_MIN_CALLS)
+                continue;
+            char label[96];
+            snprintf(label, sizeof label, "0x%llx (%s)", (unsigned long long)(key >> 10),
+                     pb_syscall_name((unsigned)(key & 1023u)));
+            routed += pb_route_add(key >> 10, (unsigned)(key & 1023u), label);
+        }
+    }
+    pb_counting = 0;
+    pb_routes_publish();
+    pb_in_privbox--;
+    if (pb_proc.log_level >= PB_LOG_INFO)
+        atexit(pb_routes_report);
+    pb_log(PB_LOG_INFO, "auto: warm-up over, %d hot sites routed to an executor", routed);
+}
+
+/* ---- the report at exit (PRIVBOX_LOG=info) ------------------------------------------------------ */
+
+void pb_routes_report(void)
+{
+    double cycles_per_ns = 0;
+    uint64_t ns = pb_monotonic_ns() - pb_proc.start_ns, cyc = pb_cycles() - pb_proc.start_cycles;
+    if (ns)
+        cycles_per_ns = (double)cyc / (double)ns;
+    for (uint32_t i = 0; i < PB_ROUTE_SLOTS; i++) {
+        const struct pb_route *r = &pb_routes[i];
+        if (!r->site)
+            continue;
+        double served = r->served_samples ? (double)r->served_cycles / r->served_samples : 0;
+        double native = r->native_samples ? (double)r->native_cycles / r->native_samples : 0;
+        if (cycles_per_ns > 0) {
+            served /= cycles_per_ns;
+            native /= cycles_per_ns;
+        }
+        pb_log(PB_LOG_INFO, "%s: %s %s; sampled %llu served (%.0f ns) and %llu native (%.0f ns)",
+               r->label, pb_executors[r->executor]->name,
+               !r->active ? "turned off (slower than the syscall here)" : "on",
+               (unsigned long long)r->served_samples, served,
+               (unsigned long long)r->native_samples, native);
+    }
+    for (int e = 1; e < PB_EXEC_COUNT; e++)
+        if (pb_exec_state[e] == -1)
+            pb_log(PB_LOG_INFO, "%s was not used: %s", pb_executors[e]->name, pb_exec_why[e]);
+}
+
+/* ---- calibration (`privbox doctor --calibrate` calls this through dlopen) ----------------------- */
+
+void pb_calibration_machine(char *out, size_t len)
+{
+    struct utsname u;
+    char cpu[128] = "unknown CPU";
+    uname(&u);
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/cpuinfo", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd >= 0) {
+        char buf[4096];
+        long n = pb_raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            char *m = strstr(buf, "model name");
+            char *colon = m ? strchr(m, ':') : 0;
+            if (colon) {
+                colon += 2;
+                size_t l = strcspn(colon, "\n");
+                if (l >= sizeof cpu)
+                    l = sizeof cpu - 1;
+                memcpy(cpu, colon, l);
+                cpu[l] = '\0';
+            }
+        }
+    }
+    snprintf(out, len, "privbox-calibration/1 %s %s | %s", u.release, u.machine, cpu);
+}
+
+/* Measures every executor that can run here. Returns the number of lines written into out:
+ * "name served_cycles native_cycles available why". */
+PB_EXPORT int privbox_calibrate(char *out, size_t len)
+{
+    size_t used = 0;
+    char machine[256];
+    pb_calibration_machine(machine, sizeof machine);
+    used += (size_t)snprintf(out + used, len - used, "%s\n", machine);
+    for (int e = 1; e < PB_EXEC_COUNT && used < len; e++) {
+        if (!pb_exec_ready((enum pb_executor_id)e)) {
+            used += (size_t)snprintf(out + used, len - used, "# %s unavailable: %s\n",
+                                     pb_executors[e]->name, pb_exec_why[e]);
+            continue;
+        }
+        double served = 0, native = 0;
+        pb_executors[e]->calibrate(&served, &native);
+        used += (size_t)snprintf(out + used, len - used, "%s %.1f %.1f\n", pb_executors[e]->name,
+                                 served, native);
+    }
+    return used < len ? 0 : -1;
+}
