@@ -64,7 +64,8 @@ _Static_assert(__builtin_offsetof(struct __jmp_buf_tag, __mask_was_saved) == 64 
 
 volatile int pb_sigmask_tracking;
 static volatile int pb_sigmask_off;
-static PB_TLS uint64_t pb_mask, pb_mask_epoch, pb_mask_valid;
+static PB_TLS uint64_t pb_mask, pb_mask_valid;
+PB_TLS uint64_t pb_mask_epoch; /* also bumped by pb_start_context in sigmask.S */
 
 static inline void pb_epoch_bump(void)
 {
@@ -208,6 +209,8 @@ int pb_slow_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 
 /* ---- setjmp/longjmp and swapcontext (their register work is in sigmask.S) ---------------------- */
 
+static void pb_patch_fresh_contexts(const ucontext_t *ucp);
+
 /* Finishes __sigsetjmp after sigmask.S saved the registers exactly as glibc does; returns 0 to
  * the program (sigmask.S jumps here, so this returns straight to setjmp's caller). */
 PB_HIDDEN int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site);
@@ -225,6 +228,8 @@ int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site)
 PB_HIDDEN int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site);
 int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site)
 {
+    if (pb_sigmask_tracking)
+        pb_patch_fresh_contexts(ucp);
     long r = pb_sigmask_call(SIG_SETMASK, (const uint64_t *)&ucp->uc_sigmask,
                              (uint64_t *)&oucp->uc_sigmask, 0, site);
     if (r != 0) {
@@ -234,10 +239,49 @@ int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site)
     return 0;
 }
 
-/* Called by setcontext in sigmask.S before jumping to glibc's: it sets the mask itself. */
-PB_HIDDEN void pb_setcontext_before(void);
-void pb_setcontext_before(void)
+/* A context made by makecontext returns into glibc's __start_context, which switches to its
+ * uc_link with glibc's internal setcontext: a mask change privbox would not see. So before a
+ * context made by makecontext is first entered through privbox, the return address its function
+ * will use (the word its saved stack pointer points at, glibc's __start_context) is replaced by
+ * pb_start_context (sigmask.S), which bumps the epoch and jumps on to glibc's. The same is done for
+ * the contexts its uc_link chain leads to, which glibc enters without privbox. */
+uintptr_t pb_glibc_start_context; /* read by sigmask.S */
+extern char pb_start_context[] PB_HIDDEN;
+
+static void pb_dummy_context(void) {}
+
+static void pb_find_start_context(void)
 {
+    static char stack[4096] __attribute__((aligned(16)));
+    ucontext_t uc;
+    if (getcontext(&uc) != 0)
+        return;
+    uc.uc_stack.ss_sp = stack;
+    uc.uc_stack.ss_size = sizeof stack;
+    uc.uc_link = 0;
+    makecontext(&uc, pb_dummy_context, 0);
+    uintptr_t *slot = (uintptr_t *)uc.uc_mcontext.gregs[REG_RSP];
+    if (slot)
+        pb_glibc_start_context = *slot;
+}
+
+static void pb_patch_fresh_contexts(const ucontext_t *ucp)
+{
+    if (!pb_glibc_start_context)
+        return;
+    for (int depth = 0; ucp && depth < 16; depth++, ucp = ucp->uc_link) {
+        uintptr_t *slot = (uintptr_t *)ucp->uc_mcontext.gregs[REG_RSP];
+        if (!slot || *slot != pb_glibc_start_context)
+            break;
+        *slot = (uintptr_t)pb_start_context;
+    }
+}
+
+/* Called by setcontext in sigmask.S before jumping to glibc's: it sets the mask itself. */
+PB_HIDDEN void pb_setcontext_before(const ucontext_t *ucp);
+void pb_setcontext_before(const ucontext_t *ucp)
+{
+    pb_patch_fresh_contexts(ucp);
     pb_epoch_bump();
 }
 
@@ -421,6 +465,7 @@ static const char *pb_sigmask_start(void)
         *(void **)&pb_real_siglongjmp = pb_resolve("siglongjmp");
     if (!pb_real_longjmp_chk)
         *(void **)&pb_real_longjmp_chk = pb_resolve_soft("__longjmp_chk");
+    pb_find_start_context();
     uint64_t saved;
     pb_handlers_lock(&saved);
     for (int sig = 1; sig < PB_NSIG; sig++)

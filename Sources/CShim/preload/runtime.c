@@ -12,6 +12,8 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -524,10 +526,55 @@ int pb_main_build_id(uint8_t *out, size_t *len)
     return 0;
 }
 
+/* Whether the profile file can hold an entry for this executable: its path, quoted as JSON writes
+ * it, occurs in the file. Programs a profile does not mention (every child of `privbox run -- make`
+ * but the profiled one) then run natively without loading the Swift core (~ms). A path that JSON
+ * would escape, or a file that cannot be read here, gives "maybe": the core decides. */
+static int pb_profile_may_mention_exe(void)
+{
+    const char *exe = pb_exe_path();
+    size_t len = strlen(exe);
+    for (size_t i = 0; i < len; i++)
+        if (exe[i] == '"' || exe[i] == '\\' || (unsigned char)exe[i] < 0x20 || (unsigned char)exe[i] >= 0x7f)
+            return 1;
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)pb_proc.profile_pattern, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0)
+        return 1; /* the core reports a missing profile */
+    struct stat st;
+    long r = pb_raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0);
+    void *map = MAP_FAILED;
+    if (r == 0 && st.st_size > 0 && st.st_size <= (64l << 20))
+        map = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, (int)fd, 0);
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (map == MAP_FAILED)
+        return 1;
+    /* Only a file that looks whole (the schema tag, a closing brace) may be judged here: anything
+     * else goes to the core, which says what is wrong with it. */
+    static const char schema[] = "\"privbox-profile/1\"";
+    const char *text = map;
+    size_t end = (size_t)st.st_size;
+    while (end && (text[end - 1] == '\n' || text[end - 1] == ' ' || text[end - 1] == '\r' || text[end - 1] == '\t'))
+        end--;
+    int whole = end && text[end - 1] == '}' && memmem(text, end, schema, sizeof schema - 1);
+    char quoted[PB_PATH_MAX + 2];
+    quoted[0] = '"';
+    memcpy(quoted + 1, exe, len);
+    quoted[len + 1] = '"';
+    int found = !whole || memmem(text, end, quoted, len + 2) != 0;
+    munmap(map, (size_t)st.st_size);
+    return found;
+}
+
 static void pb_start_accelerate(void)
 {
     pb_proc.start_ns = pb_monotonic_ns();
     pb_proc.start_cycles = pb_cycles();
+    if (!pb_profile_may_mention_exe()) {
+        pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively", pb_proc.profile_pattern,
+               pb_exe_path());
+        pb_proc.mode = PB_MODE_OFF;
+        return;
+    }
     char err[PB_ERROR_MAX] = "";
     int r = pb_routes_install_plan(err, sizeof err);
     if (r == 1)

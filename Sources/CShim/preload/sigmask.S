@@ -150,7 +150,7 @@ setcontext:
     jz 1f
     pushq %rdi
     .cfi_adjust_cfa_offset 8
-    call pb_setcontext_before
+    call pb_setcontext_before   /* rdi: ucp */
     popq %rdi
     .cfi_adjust_cfa_offset -8
 1:
@@ -166,5 +166,21 @@ setcontext:
     jmp *%rax
     .cfi_endproc
     .size setcontext, .-setcontext
+
+/* The return address of functions started by makecontext (see exec_sigmask.c): glibc's
+ * __start_context will switch to uc_link and set its mask; the record becomes unknown first.
+ * rax (the function's return value) is not used by __start_context. */
+    .globl pb_start_context
+    .hidden pb_start_context
+    .type pb_start_context, @function
+    .p2align 4
+pb_start_context:
+    .cfi_startproc
+    .cfi_undefined rip
+    movq pb_mask_epoch@gottpoff(%rip), %rax
+    incq %fs:(%rax)
+    jmp *pb_glibc_start_context(%rip)
+    .cfi_endproc
+    .size pb_start_context, .-pb_start_context
 
     .section .note.GNU-stack,"",@progbits

@@ -289,6 +289,12 @@ static void coroutine(void)
     }
 }
 
+static volatile int finished;
+static void finisher(void)
+{
+    finished += site_mask() == raw_mask();
+}
+
 static void swapcontext_case(void)
 {
     static char stack[128 * 1024];
@@ -305,6 +311,21 @@ static void swapcontext_case(void)
     check(ok, "mask inside a coroutine with its own mask");
     check(site_mask() == raw_mask() && !(site_mask() & (1ull << (SIGURG - 1))),
           "mask back in the main context");
+    /* A coroutine that returns: glibc switches to its uc_link itself (an internal setcontext that
+     * privbox does not see), restoring the mask of the context it links to. */
+    static ucontext_t fin_ctx;
+    static char fin_stack[64 * 1024];
+    for (int round = 0; round < 2; round++) {
+        getcontext(&fin_ctx);
+        fin_ctx.uc_stack.ss_sp = fin_stack;
+        fin_ctx.uc_stack.ss_size = sizeof fin_stack;
+        fin_ctx.uc_link = &main_ctx;
+        sigaddset(&fin_ctx.uc_sigmask, SIGURG);
+        makecontext(&fin_ctx, finisher, 0);
+        swapcontext(&main_ctx, &fin_ctx);
+    }
+    check(finished == 2 && site_mask() == raw_mask() && !(site_mask() & (1ull << (SIGURG - 1))),
+          "mask after a coroutine returned to its uc_link");
     /* The saved context records the mask the kernel had. */
     uint64_t saved;
     memcpy(&saved, &main_ctx.uc_sigmask, sizeof saved);
