@@ -180,6 +180,7 @@ void pb_auto_begin(void) PB_HIDDEN;
 void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
 extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
+void pb_fast_sites_update(void) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
 
 /* ---- invalidation entry points (called by the process-creation and credential wrappers) ------ */

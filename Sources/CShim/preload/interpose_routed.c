@@ -46,6 +46,101 @@
 
 _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands above");
 
+/*
+ * The identity wrappers' entry: before the usual stub, a path for the one site per wrapper that
+ * accelerate mode makes its fast site (pb_fast_NAME: the first route installed for that call).
+ * A call from there whose value is cached, while nothing is changing it and this call is not a
+ * sample, is answered here without a C frame — the same checks as PB_DEFINE_ROUTED_WRAPPER's
+ * common path, in fewer instructions (a getpid loop runs at about the cost of any preloaded
+ * function call). Everything else falls through to PB_ENTRY_STUB's code. rcx, rdx are free:
+ * these functions take no argument (getsid, which takes one, has the plain stub).
+ */
+_Static_assert(__builtin_offsetof(struct pb_identity_page, busy) == 56, "busy offset in the stub");
+#define PB_IDENTITY_FAST_STUB(name, which, hook)                                                    \
+    __asm__(".text\n"                                                                               \
+            ".globl " #name "\n"                                                                    \
+            ".type " #name ", @function\n"                                                          \
+            ".p2align 4\n" #name ":\n"                                                              \
+            "    movq pb_fast_" #name "(%rip), %rax\n"                                              \
+            "    cmpq %rax, (%rsp)\n"                                                               \
+            "    jne 1f\n"                                                                          \
+            "    movq pb_id(%rip), %rdx\n"                                                          \
+            "    movl 56(%rdx), %ecx\n"                                                             \
+            "    testl %ecx, %ecx\n"                                                                \
+            "    jnz 1f\n"                                                                          \
+            "    movq 8*" #which "(%rdx), %rax\n"                                                   \
+            "    testq %rax, %rax\n"                                                                \
+            "    jns 1f\n"                                                                          \
+            "    movq pb_sample_countdown@gottpoff(%rip), %rcx\n"                                   \
+            "    movl %fs:(%rcx), %edx\n"                                                           \
+            "    cmpl $1, %edx\n"                                                                   \
+            "    jbe 1f\n"                                                                          \
+            "    decl %edx\n"                                                                       \
+            "    movl %edx, %fs:(%rcx)\n"                                                           \
+            "    ret\n"                                                                             \
+            "1:  movl " hook "(%rip), %eax\n"                                                       \
+            "    testl %eax, %eax\n"                                                                \
+            "    jnz pb_slow_" #name "\n"                                                           \
+            "    movq pb_real_" #name "(%rip), %rax\n"                                              \
+            "    testq %rax, %rax\n"                                                                \
+            "    jz pb_slow_" #name "\n"                                                            \
+            "    jmp *%rax\n"                                                                       \
+            ".size " #name ", .-" #name "\n");                                                      \
+    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_##name;
+
+/* gettid's: the thread's cached tid, valid while it was read under the current pid. */
+#define PB_TID_FAST_STUB(hook)                                                                      \
+    __asm__(".text\n"                                                                               \
+            ".globl gettid\n"                                                                       \
+            ".type gettid, @function\n"                                                             \
+            ".p2align 4\n"                                                                          \
+            "gettid:\n"                                                                             \
+            "    movq pb_fast_gettid(%rip), %rax\n"                                                 \
+            "    cmpq %rax, (%rsp)\n"                                                               \
+            "    jne 1f\n"                                                                          \
+            "    movq pb_id(%rip), %rdx\n"                                                          \
+            "    movl 56(%rdx), %ecx\n"                                                             \
+            "    testl %ecx, %ecx\n"                                                                \
+            "    jnz 1f\n"                                                                          \
+            "    movq (%rdx), %rax\n"                                                               \
+            "    testq %rax, %rax\n"                                                                \
+            "    jns 1f\n"                                                                          \
+            "    movq pb_my_tid_pid@gottpoff(%rip), %rcx\n"                                         \
+            "    cmpl %eax, %fs:(%rcx)\n"                                                           \
+            "    jne 1f\n"                                                                          \
+            "    movq pb_sample_countdown@gottpoff(%rip), %rcx\n"                                   \
+            "    movl %fs:(%rcx), %edx\n"                                                           \
+            "    cmpl $1, %edx\n"                                                                   \
+            "    jbe 1f\n"                                                                          \
+            "    decl %edx\n"                                                                       \
+            "    movl %edx, %fs:(%rcx)\n"                                                           \
+            "    movq pb_my_tid@gottpoff(%rip), %rcx\n"                                             \
+            "    movl %fs:(%rcx), %eax\n"                                                           \
+            "    ret\n"                                                                             \
+            "1:  movl " hook "(%rip), %eax\n"                                                       \
+            "    testl %eax, %eax\n"                                                                \
+            "    jnz pb_slow_gettid\n"                                                              \
+            "    movq pb_real_gettid(%rip), %rax\n"                                                 \
+            "    testq %rax, %rax\n"                                                                \
+            "    jz pb_slow_gettid\n"                                                               \
+            "    jmp *%rax\n"                                                                       \
+            ".size gettid, .-gettid\n");                                                            \
+    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
+
+/* Which entry each wrapper gets. */
+#define PB_STUB_FOR_PB_EXEC_IDENTITY(name, hook) PB_STUB_IDENTITY_##name(hook)
+#define PB_STUB_FOR_PB_EXEC_VDSO_RANDOM(name, hook) PB_ENTRY_STUB(name, hook)
+#define PB_STUB_IDENTITY_getpid(hook) PB_IDENTITY_FAST_STUB(getpid, 0, hook)
+#define PB_STUB_IDENTITY_getuid(hook) PB_IDENTITY_FAST_STUB(getuid, 1, hook)
+#define PB_STUB_IDENTITY_geteuid(hook) PB_IDENTITY_FAST_STUB(geteuid, 2, hook)
+#define PB_STUB_IDENTITY_getgid(hook) PB_IDENTITY_FAST_STUB(getgid, 3, hook)
+#define PB_STUB_IDENTITY_getegid(hook) PB_IDENTITY_FAST_STUB(getegid, 4, hook)
+#define PB_STUB_IDENTITY_getpgrp(hook) PB_IDENTITY_FAST_STUB(getpgrp, 5, hook)
+#define PB_STUB_IDENTITY_gettid(hook) PB_TID_FAST_STUB(hook)
+#define PB_STUB_IDENTITY_getsid(hook) PB_ENTRY_STUB(getsid, hook)
+_Static_assert(PB_ID_PID == 0 && PB_ID_UID == 1 && PB_ID_EUID == 2 && PB_ID_GID == 3 &&
+               PB_ID_EGID == 4 && PB_ID_PGRP == 5, "word indexes in the stubs");
+
 #define PB_DECLARE_ROUTED_REAL(ret, name, nr, failed, exec, hook, params, args, sparams, sargs, attempt)            \
     __attribute__((used)) PB_HIDDEN __typeof__(name) *pb_real_##name;
 PB_ROUTED_WRAPPERS(PB_DECLARE_ROUTED_REAL)
@@ -53,10 +148,29 @@ PB_ROUTED_WRAPPERS(PB_DECLARE_ROUTED_REAL)
 #define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
 
 #define PB_DEFINE_ROUTED(ret, name, nr, failed, exec, hook, params, args, sparams, sargs, attempt)   \
-    PB_ENTRY_STUB(name, hook)                                                                       \
+    PB_STUB_FOR_##exec(name, hook)                                                                  \
     PB_DEFINE_ROUTED_WRAPPER(ret, name, exec, nr, failed, params, args, sparams, sargs, attempt,    \
                              pb_real_##name args)
 PB_ROUTED_WRAPPERS(PB_DEFINE_ROUTED)
+
+/* Called when routes change: each fast site is the first route for its call that is on. */
+void pb_fast_sites_update(void) PB_HIDDEN;
+void pb_fast_sites_update(void)
+{
+    static const struct { uintptr_t *fast; unsigned nr; } map[] = {
+        {&pb_fast_getpid, SYS_getpid}, {&pb_fast_getuid, SYS_getuid}, {&pb_fast_geteuid, SYS_geteuid},
+        {&pb_fast_getgid, SYS_getgid}, {&pb_fast_getegid, SYS_getegid}, {&pb_fast_getpgrp, SYS_getpgrp},
+        {&pb_fast_gettid, SYS_gettid},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        uintptr_t site = 0;
+        for (uint32_t r = 0; r < PB_ROUTE_SLOTS && !site; r++)
+            if (pb_routes[r].site && pb_routes[r].active == PB_EXEC_IDENTITY &&
+                pb_routes[r].syscall_nr == map[i].nr && pb_id)
+                site = pb_routes[r].site;
+        __atomic_store_n(map[i].fast, site, __ATOMIC_RELEASE);
+    }
+}
 
 /* ---- credentials, groups, namespaces: the identity cache is not used while they change ------- */
 

@@ -88,8 +88,11 @@ void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
     uint64_t ns = r->native_samples, ss = r->served_samples;
     if (ns >= PB_SAMPLE_MIN && ss >= PB_SAMPLE_MIN) {
         /* served mean >= native mean, compared without division */
-        if ((unsigned __int128)r->served_cycles * ns >= (unsigned __int128)r->native_cycles * ss)
+        if ((unsigned __int128)r->served_cycles * ns >= (unsigned __int128)r->native_cycles * ss &&
+            r->active) {
             r->active = 0;
+            pb_fast_sites_update();
+        }
     }
 }
 
@@ -158,6 +161,7 @@ static void pb_routes_publish(void)
         if (pb_routes[i].site)
             pb_exec_routed[pb_routes[i].executor] = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    pb_fast_sites_update();
     pb_hooks_update();
 }
 
