@@ -118,8 +118,12 @@ uint64_t pb_identity_tid_fill(void)
 
 void pb_identity_vfork_begin(void)
 {
-    if (pb_id)
-        __atomic_fetch_add(&pb_id->busy, 1, __ATOMIC_SEQ_CST);
+    if (!pb_id)
+        return;
+    /* busy first (no fill can install), then every value invalid: the wrappers' fast paths look
+     * at the valid bit only, so the child, which shares this memory, asks the kernel. */
+    __atomic_fetch_add(&pb_id->busy, 1, __ATOMIC_SEQ_CST);
+    pb_ids_bump();
 }
 
 void pb_identity_vfork_end(void)

@@ -12,7 +12,9 @@ enum { PB_ID_PID, PB_ID_UID, PB_ID_EUID, PB_ID_GID, PB_ID_EGID, PB_ID_PGRP, PB_I
 #define PB_ID_VALID (1ull << 63)
 
 /* In a page the kernel zeroes in every fork child (MADV_WIPEONFORK). A value is served while it
- * is valid and nothing that could change it is in flight (busy). */
+ * is valid. Whatever could change a value (a vfork, an identity change) raises busy and then
+ * invalidates every value, and no value is installed while busy: so the valid bit alone says
+ * whether a value may be served. */
 struct pb_identity_page {
     uint64_t ids[PB_ID_COUNT]; /* bit 63 valid, bits 32..62 epoch, bits 0..31 the value */
     int busy;                  /* vforks and identity changes in flight */
@@ -30,7 +32,7 @@ uint64_t pb_identity_tid_fill(void) PB_HIDDEN;
 static inline uint64_t pb_identity_word(int which)
 {
     struct pb_identity_page *p = pb_id;
-    if (PB_LIKELY(p && !__atomic_load_n(&p->busy, __ATOMIC_SEQ_CST))) {
+    if (PB_LIKELY(p != 0)) {
         uint64_t w = __atomic_load_n(&p->ids[which], __ATOMIC_ACQUIRE);
         if (PB_LIKELY(w & PB_ID_VALID))
             return w;
@@ -41,7 +43,7 @@ static inline uint64_t pb_identity_word(int which)
 static inline uint64_t pb_identity_tid_word(void)
 {
     struct pb_identity_page *p = pb_id;
-    if (PB_LIKELY(p && !__atomic_load_n(&p->busy, __ATOMIC_SEQ_CST))) {
+    if (PB_LIKELY(p != 0)) {
         uint64_t w = __atomic_load_n(&p->ids[PB_ID_PID], __ATOMIC_ACQUIRE);
         if (PB_LIKELY((w & PB_ID_VALID) && pb_my_tid_pid == (uint32_t)w))
             return PB_ID_VALID | pb_my_tid;

@@ -146,7 +146,9 @@ static long pb_mask_kernel(int how, const uint64_t *set, uint64_t *old, int stri
     return 0;
 }
 
-long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site)
+static inline __attribute__((always_inline)) long pb_sigmask_route(int how, const uint64_t *set,
+                                                                   uint64_t *old, int strip,
+                                                                   uintptr_t site)
 {
     struct pb_route *route = pb_route_lookup(site, PB_EXEC_SIGMASK);
     if (route) {
@@ -179,6 +181,11 @@ long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uin
     return pb_mask_kernel(how, set, old, strip);
 }
 
+long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site)
+{
+    return pb_sigmask_route(how, set, old, strip, site);
+}
+
 /* ---- sigprocmask and pthread_sigmask ------------------------------------------------------------ */
 
 __attribute__((used)) PB_HIDDEN int (*pb_real_sigprocmask)(int, const sigset_t *, sigset_t *);
@@ -192,7 +199,7 @@ __attribute__((used, noinline)) PB_HIDDEN int pb_slow_sigprocmask(int how, const
                                                                   sigset_t *old);
 int pb_slow_sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    long r = pb_sigmask_call(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
+    long r = pb_sigmask_route(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
     if (r != 0) {
         errno = (int)-r;
         return -1;
@@ -204,7 +211,7 @@ __attribute__((used, noinline)) PB_HIDDEN int pb_slow_pthread_sigmask(int how, c
                                                                       sigset_t *old);
 int pb_slow_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    return (int)-pb_sigmask_call(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
+    return (int)-pb_sigmask_route(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
 }
 
 /* ---- setjmp/longjmp and swapcontext (their register work is in sigmask.S) ---------------------- */
@@ -230,8 +237,8 @@ int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site)
 {
     if (pb_sigmask_tracking)
         pb_patch_fresh_contexts(ucp);
-    long r = pb_sigmask_call(SIG_SETMASK, (const uint64_t *)&ucp->uc_sigmask,
-                             (uint64_t *)&oucp->uc_sigmask, 0, site);
+    long r = pb_sigmask_route(SIG_SETMASK, (const uint64_t *)&ucp->uc_sigmask,
+                              (uint64_t *)&oucp->uc_sigmask, 0, site);
     if (r != 0) {
         errno = (int)-r;
         return -1;

@@ -108,11 +108,14 @@ extern PB_TLS uint32_t pb_sample_countdown PB_HIDDEN;
 enum pb_run pb_route_sample(void) PB_HIDDEN;
 void pb_route_timed(struct pb_route *r, int native, uint64_t cycles) PB_HIDDEN;
 
-/* Whether this routed call is served without timing (the common case). */
+/* Whether this routed call is served without timing (the common case). The count is also
+ * decremented by the identity wrappers' assembly entries (`subl $1`; a result of 0, or a borrow
+ * from 0, means "sample"), which leave 0 or 0xffffffff behind when they fall through here: both
+ * mean the same thing here. */
 static inline int pb_route_unsampled(void)
 {
     uint32_t c = pb_sample_countdown;
-    if (PB_LIKELY(c > 1)) {
+    if (PB_LIKELY(c - 2u < 0xfffffffdu)) { /* 2 <= c <= 0xfffffffe */
         pb_sample_countdown = c - 1;
         return 1;
     }

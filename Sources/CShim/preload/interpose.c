@@ -12,8 +12,9 @@
  * The syscall number recorded is the one glibc 2.36 issues on x86-64 for that wrapper (checked
  * with strace by Tests/IntegrationTests: e.g. open -> openat, stat/fstat -> newfstatat,
  * nanosleep -> clock_nanosleep, send -> sendto, select -> pselect6). sched_getcpu and getcpu are
- * answered by the vDSO or rseq without entering the kernel; they are wrapped because later
- * executors serve them, and recorded under getcpu.
+ * not wrapped: glibc answers them from rseq and the vDSO without entering the kernel, faster than
+ * any wrapper could (a wrapper cost 0.6 ns more in off mode and 8 ns more in profile mode on a
+ * 3.4 ns call).
  */
 #include "executor.h"
 
@@ -208,8 +209,6 @@
     X(int, timerfd_gettime, SYS_timerfd_gettime, PB_NEG1, (int fd, struct itimerspec *c), (fd, c))    \
     X(int, signalfd, SYS_signalfd4, PB_NEG1, (int fd, const sigset_t *m, int fl), (fd, m, fl))        \
     X(pid_t, getppid, SYS_getppid, PB_NEVER, (void), ())                                              \
-    X(int, sched_getcpu, SYS_getcpu, PB_NEG1, (void), ())                                             \
-    X(int, getcpu, SYS_getcpu, PB_NEG1, (unsigned int *c, unsigned int *n), (c, n))                   \
     X(int, sched_yield, SYS_sched_yield, PB_NEG1, (void), ())                                         \
     X(int, sigsuspend, SYS_rt_sigsuspend, PB_NEG1, (const sigset_t *s), (s))                          \
     X(int, sigtimedwait, SYS_rt_sigtimedwait, PB_NEG1,                                                \

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -49,13 +50,12 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
 /*
  * The identity wrappers' entry: before the usual stub, a path for the one site per wrapper that
  * accelerate mode makes its fast site (pb_fast_NAME: the first route installed for that call).
- * A call from there whose value is cached, while nothing is changing it and this call is not a
- * sample, is answered here without a C frame — the same checks as PB_DEFINE_ROUTED_WRAPPER's
+ * A call from there whose value is cached (a vfork or an identity change in flight invalidates
+ * every value first, see exec_identity.c) and that is not a sample is answered here without a C frame — the same checks as PB_DEFINE_ROUTED_WRAPPER's
  * common path, in fewer instructions (a getpid loop runs at about the cost of any preloaded
  * function call). Everything else falls through to PB_ENTRY_STUB's code. rcx, rdx are free:
  * these functions take no argument (getsid, which takes one, has the plain stub).
  */
-_Static_assert(__builtin_offsetof(struct pb_identity_page, busy) == 56, "busy offset in the stub");
 #define PB_IDENTITY_FAST_STUB(name, which, hook)                                                    \
     __asm__(".text\n"                                                                               \
             ".globl " #name "\n"                                                                    \
@@ -65,18 +65,12 @@ _Static_assert(__builtin_offsetof(struct pb_identity_page, busy) == 56, "busy of
             "    cmpq %rax, (%rsp)\n"                                                               \
             "    jne 1f\n"                                                                          \
             "    movq pb_id(%rip), %rdx\n"                                                          \
-            "    movl 56(%rdx), %ecx\n"                                                             \
-            "    testl %ecx, %ecx\n"                                                                \
-            "    jnz 1f\n"                                                                          \
             "    movq 8*" #which "(%rdx), %rax\n"                                                   \
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
             "    movq pb_sample_countdown@gottpoff(%rip), %rcx\n"                                   \
-            "    movl %fs:(%rcx), %edx\n"                                                           \
-            "    cmpl $1, %edx\n"                                                                   \
+            "    subl $1, %fs:(%rcx)\n"                                                             \
             "    jbe 1f\n"                                                                          \
-            "    decl %edx\n"                                                                       \
-            "    movl %edx, %fs:(%rcx)\n"                                                           \
             "    ret\n"                                                                             \
             "1:  movl " hook "(%rip), %eax\n"                                                       \
             "    testl %eax, %eax\n"                                                                \
@@ -99,9 +93,6 @@ _Static_assert(__builtin_offsetof(struct pb_identity_page, busy) == 56, "busy of
             "    cmpq %rax, (%rsp)\n"                                                               \
             "    jne 1f\n"                                                                          \
             "    movq pb_id(%rip), %rdx\n"                                                          \
-            "    movl 56(%rdx), %ecx\n"                                                             \
-            "    testl %ecx, %ecx\n"                                                                \
-            "    jnz 1f\n"                                                                          \
             "    movq (%rdx), %rax\n"                                                               \
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
@@ -109,11 +100,8 @@ _Static_assert(__builtin_offsetof(struct pb_identity_page, busy) == 56, "busy of
             "    cmpl %eax, %fs:(%rcx)\n"                                                           \
             "    jne 1f\n"                                                                          \
             "    movq pb_sample_countdown@gottpoff(%rip), %rcx\n"                                   \
-            "    movl %fs:(%rcx), %edx\n"                                                           \
-            "    cmpl $1, %edx\n"                                                                   \
+            "    subl $1, %fs:(%rcx)\n"                                                             \
             "    jbe 1f\n"                                                                          \
-            "    decl %edx\n"                                                                       \
-            "    movl %edx, %fs:(%rcx)\n"                                                           \
             "    movq pb_my_tid@gottpoff(%rip), %rcx\n"                                             \
             "    movl %fs:(%rcx), %eax\n"                                                           \
             "    ret\n"                                                                             \
@@ -331,6 +319,8 @@ PB_EXPORT long syscall(long number, ...)
 /* ---- resolution ------------------------------------------------------------------------------- */
 
 __attribute__((used)) PB_HIDDEN void *pb_real___sigsetjmp, *pb_real_swapcontext, *pb_real_setcontext;
+extern int (*pb_real_sigprocmask)(int, const sigset_t *, sigset_t *) PB_HIDDEN;
+extern int (*pb_real_pthread_sigmask)(int, const sigset_t *, sigset_t *) PB_HIDDEN;
 
 PB_HIDDEN void *pb_setcontext_resolve(void);
 void *pb_setcontext_resolve(void)
@@ -352,4 +342,6 @@ void pb_resolve_routed(void)
     pb_real___sigsetjmp = pb_resolve_soft("__sigsetjmp");
     pb_real_swapcontext = pb_resolve_soft("swapcontext");
     pb_real_setcontext = pb_resolve_soft("setcontext");
+    *(void **)&pb_real_sigprocmask = pb_resolve_soft("sigprocmask");
+    *(void **)&pb_real_pthread_sigmask = pb_resolve_soft("pthread_sigmask");
 }

@@ -32,6 +32,7 @@ volatile int pb_exec_routed[PB_EXEC_COUNT];
 PB_TLS uint32_t pb_sample_countdown;
 static PB_TLS uint32_t pb_sample_rng;
 static PB_TLS uint32_t pb_sample_phase;
+static PB_TLS int pb_sample_started;
 
 const struct pb_executor *const pb_executors[PB_EXEC_COUNT] = {
     [PB_EXEC_PASSTHROUGH] = &pb_exec_passthrough,
@@ -59,7 +60,8 @@ enum pb_executor_id pb_executor_for_syscall(unsigned nr)
 
 enum pb_run pb_route_sample(void)
 {
-    int fresh = pb_sample_countdown == 0; /* a new thread: its first call is not sampled */
+    int fresh = !pb_sample_started; /* a new thread: its first call is not sampled */
+    pb_sample_started = 1;
     /* The next sample is 1..2*PB_SAMPLE_EVERY calls away (xorshift), so that loops cycling
      * through several sites do not always sample the same one. */
     uint32_t x = pb_sample_rng ? pb_sample_rng : (uint32_t)pb_cycles() | 1u;
