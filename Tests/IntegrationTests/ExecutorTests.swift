@@ -8,7 +8,7 @@ final class ExecutorTests: XCTestCase {
     override func setUpWithError() throws { try Paths.requireBuilt() }
 
     static let cases = ["identity-fork", "identity-vfork", "identity-clone", "random-fork", "mask-handler",
-                        "mask-longjmp", "mask-threads", "swapcontext", "setid"]
+                        "mask-longjmp", "mask-threads", "swapcontext", "setid", "clock"]
 
     /// Runs one case natively, under profile, accelerate (with that profile) and auto; every check
     /// passes natively and the output is the same in every mode. Under accelerate, the executors
@@ -52,6 +52,7 @@ final class ExecutorTests: XCTestCase {
         if probe.stderr.contains("vDSO has no getrandom") { throw XCTSkip("kernel without vDSO getrandom") }
         try exactness("random-fork", executor: "vdso-getrandom")
     }
+    func testClockCallsThroughSyscall() throws { try exactness("clock", executor: "vdso-clock") }
     func testMaskAroundHandlers() throws { try exactness("mask-handler", executor: "sigmask") }
     func testMaskAfterLongjmpOutOfHandlers() throws { try exactness("mask-longjmp", executor: "sigmask") }
     func testMaskWithConcurrentThreads() throws { try exactness("mask-threads", executor: "sigmask") }

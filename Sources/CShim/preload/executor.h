@@ -69,6 +69,8 @@ struct pb_route {
 };
 
 extern struct pb_route pb_routes[PB_ROUTE_SLOTS] PB_HIDDEN;
+extern uint16_t pb_route_used[PB_ROUTE_SLOTS] PB_HIDDEN;
+extern uint32_t pb_route_used_count PB_HIDDEN;
 /* Per executor: non-zero when some route uses it. */
 extern volatile int pb_exec_routed[PB_EXEC_COUNT] PB_HIDDEN;
 /* Non-zero once an executor that keeps records (identity, sigmask) has started: vfork, clone and
@@ -184,6 +186,15 @@ void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
 extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
 void pb_fast_sites_update(void) PB_HIDDEN;
+
+/* The plan cache (plan_cache.c). */
+int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len) PB_HIDDEN;
+int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t module_cap,
+                       size_t *module_count, struct pb_plan_site *sites, size_t site_cap,
+                       size_t *site_count) PB_HIDDEN;
+void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
+                         size_t module_count, const struct pb_plan_site *sites,
+                         size_t site_count) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
 
 /* ---- invalidation entry points (called by the process-creation and credential wrappers) ------ */

@@ -152,10 +152,11 @@ void pb_fast_sites_update(void)
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         uintptr_t site = 0;
-        for (uint32_t r = 0; r < PB_ROUTE_SLOTS && !site; r++)
-            if (pb_routes[r].site && pb_routes[r].active == PB_EXEC_IDENTITY &&
-                pb_routes[r].syscall_nr == map[i].nr && pb_id)
-                site = pb_routes[r].site;
+        for (uint32_t u = 0; u < pb_route_used_count && !site; u++) {
+            const struct pb_route *r = &pb_routes[pb_route_used[u]];
+            if (r->active == PB_EXEC_IDENTITY && r->syscall_nr == map[i].nr && pb_id)
+                site = r->site;
+        }
         __atomic_store_n(map[i].fast, site, __ATOMIC_RELEASE);
     }
 }

@@ -28,6 +28,10 @@
 #include <sys/utsname.h>
 
 struct pb_route pb_routes[PB_ROUTE_SLOTS];
+/* The slots in use, in the order routes were added: what the scans below walk, so that they touch
+ * only the table's pages that hold routes. */
+uint16_t pb_route_used[PB_ROUTE_SLOTS];
+uint32_t pb_route_used_count;
 volatile int pb_exec_routed[PB_EXEC_COUNT];
 PB_TLS uint32_t pb_sample_countdown;
 static PB_TLS uint32_t pb_sample_rng;
@@ -134,6 +138,7 @@ static int pb_route_add(uint64_t site, unsigned nr, const char *label)
             return 0;
         if (r->site)
             continue;
+        pb_route_used[pb_route_used_count++] = (uint16_t)((h + i) & (PB_ROUTE_SLOTS - 1));
         r->executor = (uint16_t)e;
         r->active = (uint32_t)e;
         r->syscall_nr = (uint16_t)nr;
@@ -159,9 +164,8 @@ static void pb_routes_publish(void)
 {
     for (int e = 0; e < PB_EXEC_COUNT; e++)
         pb_exec_routed[e] = 0;
-    for (uint32_t i = 0; i < PB_ROUTE_SLOTS; i++)
-        if (pb_routes[i].site)
-            pb_exec_routed[pb_routes[i].executor] = 1;
+    for (uint32_t i = 0; i < pb_route_used_count; i++)
+        pb_exec_routed[pb_routes[pb_route_used[i]].executor] = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     pb_fast_sites_update();
     pb_hooks_update();
@@ -262,11 +266,6 @@ extern const char *pb_exe_path(void) PB_HIDDEN;
 
 int pb_routes_install_plan(char *err, size_t errlen)
 {
-    pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan");
-    if (!plan) {
-        snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
-        return -3;
-    }
     size_t module_cap = 64, site_cap = PB_ROUTE_SLOTS;
     struct pb_plan_module *modules = pb_map(module_cap * sizeof *modules);
     struct pb_plan_site *sites = pb_map(site_cap * sizeof *sites);
@@ -279,10 +278,28 @@ int pb_routes_install_plan(char *err, size_t errlen)
     uint8_t build_id[PB_BUILD_ID_MAX];
     size_t build_id_len = 0;
     pb_main_build_id(build_id, &build_id_len);
-    int r = plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules, module_cap,
-                 &module_count, sites, site_cap, &site_count, err, errlen);
-    if (r <= 0)
-        return r;
+    char id_hex[2 * PB_BUILD_ID_MAX + 1], cache[PB_PATH_MAX + 64] = "";
+    pb_hex(build_id, build_id_len, id_hex);
+    int cached = pb_plan_cache_path(id_hex, cache, sizeof cache) == 0 &&
+                 pb_plan_cache_read(cache, modules, module_cap, &module_count, sites, site_cap,
+                                    &site_count);
+    if (cached) {
+        pb_log(PB_LOG_DEBUG, "plan read from %s", cache);
+    } else {
+        /* The Swift core validates the profile (reporting what is wrong with a bad one) and
+         * computes the plan; it is then cached for the next runs of this program. */
+        pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan");
+        if (!plan) {
+            snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
+            return -3;
+        }
+        int r = plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules,
+                     module_cap, &module_count, sites, site_cap, &site_count, err, errlen);
+        if (r <= 0)
+            return r;
+        if (cache[0])
+            pb_plan_cache_write(cache, modules, module_count, sites, site_count);
+    }
     pb_read_calibration();
     struct pb_base_search search = {modules, module_count, bases, pb_exe_path()};
     dl_iterate_phdr(pb_find_bases, &search);
@@ -358,10 +375,8 @@ void pb_routes_report(void)
     uint64_t ns = pb_monotonic_ns() - pb_proc.start_ns, cyc = pb_cycles() - pb_proc.start_cycles;
     if (ns)
         cycles_per_ns = (double)cyc / (double)ns;
-    for (uint32_t i = 0; i < PB_ROUTE_SLOTS; i++) {
-        const struct pb_route *r = &pb_routes[i];
-        if (!r->site)
-            continue;
+    for (uint32_t i = 0; i < pb_route_used_count; i++) {
+        const struct pb_route *r = &pb_routes[pb_route_used[i]];
         double served = r->served_samples ? (double)r->served_cycles / r->served_samples : 0;
         double native = r->native_samples ? (double)r->native_cycles / r->native_samples : 0;
         if (cycles_per_ns > 0) {

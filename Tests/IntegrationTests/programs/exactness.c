@@ -6,10 +6,11 @@
  * check: "ok ..." or "FAIL ...". Output is identical natively and under privbox when exact.
  *
  *   exactness identity-fork | identity-vfork | identity-clone | random-fork | mask-handler |
- *             mask-longjmp | mask-threads | swapcontext | setid | all
+ *             mask-longjmp | mask-threads | swapcontext | setid | clock | all
  */
 #define _GNU_SOURCE
 #include <linux/sched.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -332,6 +334,46 @@ static void swapcontext_case(void)
     check(saved == raw_mask(), "swapcontext saved the mask");
 }
 
+__attribute__((noinline)) static long site_clock(long nr, long a, long b)
+{
+    return syscall(nr, a, b, 0);
+}
+
+static void clock_syscalls(void)
+{
+    struct timespec ts, raw_ts;
+    volatile long sink = 0;
+    for (int i = 0; i < HOT; i++)
+        sink += site_clock(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts);
+    /* Served answers interleaved with the kernel's: each time is between its neighbours. */
+    int ordered = 1;
+    for (int i = 0; i < 1000; i++) {
+        struct timespec a, c;
+        raw(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&a, 0, 0);
+        site_clock(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts);
+        raw(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&c, 0, 0);
+        long long ta = a.tv_sec * 1000000000ll + a.tv_nsec, tb = ts.tv_sec * 1000000000ll + ts.tv_nsec;
+        long long tc = c.tv_sec * 1000000000ll + c.tv_nsec;
+        ordered &= ta <= tb && tb <= tc;
+    }
+    check(ordered, "syscall(SYS_clock_gettime) between two kernel readings");
+    errno = 0;
+    long r = site_clock(SYS_clock_gettime, 12345, (long)&ts);
+    check(r == -1 && errno == EINVAL, "syscall(SYS_clock_gettime) of an invalid clock: EINVAL");
+    raw(SYS_clock_gettime, CLOCK_REALTIME, (long)&raw_ts, 0, 0);
+    check(site_clock(SYS_clock_gettime, CLOCK_REALTIME, (long)&ts) == 0 && ts.tv_sec - raw_ts.tv_sec <= 1,
+          "syscall(SYS_clock_gettime) of CLOCK_REALTIME");
+    struct timeval tv;
+    check(site_clock(SYS_gettimeofday, (long)&tv, 0) == 0 && tv.tv_sec - raw_ts.tv_sec <= 1,
+          "syscall(SYS_gettimeofday)");
+    long t = site_clock(SYS_time, 0, 0);
+    check(t - raw_ts.tv_sec >= 0 && t - raw_ts.tv_sec <= 1, "syscall(SYS_time)");
+    unsigned cpu = 99, raw_cpu = 98;
+    site_clock(SYS_getcpu, (long)&cpu, 0);
+    raw(SYS_getcpu, (long)&raw_cpu, 0, 0, 0);
+    check(cpu < 4096 && raw_cpu < 4096, "syscall(SYS_getcpu)");
+}
+
 static void setid(void)
 {
     warm_identity();
@@ -354,5 +396,6 @@ int main(int argc, char **argv)
     if (all || !strcmp(c, "mask-threads")) mask_threads();
     if (all || !strcmp(c, "swapcontext")) swapcontext_case();
     if (all || !strcmp(c, "setid")) setid();
+    if (all || !strcmp(c, "clock")) clock_syscalls();
     return 0;
 }
