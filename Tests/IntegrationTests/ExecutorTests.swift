@@ -7,9 +7,6 @@ import XCTest
 final class ExecutorTests: XCTestCase {
     override func setUpWithError() throws { try Paths.requireBuilt() }
 
-    static let cases = ["identity-fork", "identity-vfork", "identity-clone", "random-fork", "mask-handler",
-                        "mask-longjmp", "mask-threads", "swapcontext", "setid", "clock"]
-
     /// Runs one case natively, under profile, accelerate (with that profile) and auto; every check
     /// passes natively and the output is the same in every mode. Under accelerate, the executors
     /// really served the sites (the exit report lists them on, with served samples).
@@ -30,11 +27,14 @@ final class ExecutorTests: XCTestCase {
         XCTAssertEqual(accel.status, 0)
         let on = accel.stderrLines.filter { $0.contains(": \(executor) on;") }
         XCTAssertFalse(on.isEmpty, "no site was served by \(executor):\n\(accel.stderr)")
+        // A sampled call was answered by the executor; or the site is an identity call's fast
+        // entry, whose cached answers are not sampled (see interpose_routed.c).
         let served = on.compactMap { line -> Int? in
             guard let r = line.range(of: "sampled ") else { return nil }
             return Int(line[r.upperBound...].prefix { $0.isNumber })
         }.reduce(0, +)
-        XCTAssertGreaterThan(served, 0, "the executor never answered a sampled call:\n\(accel.stderr)")
+        let fast = on.contains { $0.contains("fast entry") }
+        XCTAssertTrue(served > 0 || fast, "the executor never answered a sampled call:\n\(accel.stderr)")
         let auto = try Runner.run([program, name], mode: .auto, scratch: s)
         XCTAssertEqual(auto.stdout, native.stdout, "auto:\n\(auto.stderr)")
         XCTAssertEqual(auto.stderr, "")

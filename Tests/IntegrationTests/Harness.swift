@@ -136,7 +136,7 @@ enum Programs {
         if let p = built[name] { return p }
         let out = dir.appendingPathComponent(name).path
         var args = ["cc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", out,
-                    Paths.programs.appendingPathComponent("\(name).c").path, "-lpthread"] + flags
+                    Paths.programs.appendingPathComponent("\(name).c").path, "-lpthread", "-lm"] + flags
         if let lib = sharedLibrary { args += [lib, "-Wl,-rpath,\(dir.path)"] }
         let r = try Runner.run(args, environment: Runner.cleanEnvironment)
         guard r.status == 0 else {

@@ -110,10 +110,9 @@ extern PB_TLS uint32_t pb_sample_countdown PB_HIDDEN;
 enum pb_run pb_route_sample(void) PB_HIDDEN;
 void pb_route_timed(struct pb_route *r, int native, uint64_t cycles) PB_HIDDEN;
 
-/* Whether this routed call is served without timing (the common case). The count is also
- * decremented by the identity wrappers' assembly entries (`subl $1`; a result of 0, or a borrow
- * from 0, means "sample"), which leave 0 or 0xffffffff behind when they fall through here: both
- * mean the same thing here. */
+/* Whether this routed call is served without timing (the common case). 0 and 1 mean "sample
+ * now" (0 is also a new thread's count: pb_route_sample tells the two apart), and so does
+ * 0xffffffff, which a decrement from 0 leaves behind. */
 static inline int pb_route_unsampled(void)
 {
     uint32_t c = pb_sample_countdown;
@@ -186,6 +185,7 @@ void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
 extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
 void pb_fast_sites_update(void) PB_HIDDEN;
+int pb_is_fast_site(uintptr_t site) PB_HIDDEN;
 
 /* The plan cache (plan_cache.c). */
 int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len) PB_HIDDEN;

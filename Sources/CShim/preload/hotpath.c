@@ -78,7 +78,10 @@ static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int samp
     void *ips[PB_STACK_DEPTH + 16];
     pb_in_privbox++;
     int saved_errno = errno; /* the unwinder may set errno; the program must see libc's */
+    struct pb_fpenv fp;
+    pb_fpenv_save(&fp);      /* and must not leave a floating-point status flag behind */
     int n = pb_backtrace(ips, (int)(sizeof ips / sizeof *ips));
+    pb_fpenv_restore(&fp);
     errno = saved_errno;
     pb_in_privbox--;
     /* Skip privbox's own frames: the stack starts at the return address into the caller. */

@@ -77,6 +77,23 @@ void pb_hooks_update(void) PB_HIDDEN;
         return r;                                                                                   \
     } while (0)
 
+/* The floating-point environment (x87 and SSE control/status), saved around privbox code that
+ * may do floating-point arithmetic or runs code that does (the Swift core, libgcc's unwinder, the
+ * exit-time writers): a sticky status flag such as FE_INEXACT left behind would be visible to the
+ * program through fetestexcept(). */
+struct pb_fpenv {
+    uint8_t x87[28];
+    uint32_t mxcsr;
+};
+static inline void pb_fpenv_save(struct pb_fpenv *e)
+{
+    __asm__ volatile("fnstenv %0\n\tfldenv %0\n\tstmxcsr %1" : "=m"(e->x87), "=m"(e->mxcsr));
+}
+static inline void pb_fpenv_restore(const struct pb_fpenv *e)
+{
+    __asm__ volatile("fldenv %0\n\tldmxcsr %1" : : "m"(e->x87), "m"(e->mxcsr));
+}
+
 /* ---- the per-thread site table (hotpath.c) ---------------------------------------------------- */
 
 #define PB_TABLE_BITS 12

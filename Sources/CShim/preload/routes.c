@@ -288,13 +288,15 @@ int pb_routes_install_plan(char *err, size_t errlen)
     } else {
         /* The Swift core validates the profile (reporting what is wrong with a bad one) and
          * computes the plan; it is then cached for the next runs of this program. */
+        struct pb_fpenv fp;
+        pb_fpenv_save(&fp); /* the Swift runtime's start-up does floating-point arithmetic */
         pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan");
-        if (!plan) {
+        int r = plan ? plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules,
+                            module_cap, &module_count, sites, site_cap, &site_count, err, errlen)
+                     : -3;
+        pb_fpenv_restore(&fp);
+        if (r == -3)
             snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
-            return -3;
-        }
-        int r = plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules,
-                     module_cap, &module_count, sites, site_cap, &site_count, err, errlen);
         if (r <= 0)
             return r;
         if (cache[0])
@@ -371,6 +373,8 @@ void pb_auto_maybe_decide(uint64_t now_ns)
 
 void pb_routes_report(void)
 {
+    struct pb_fpenv fp;
+    pb_fpenv_save(&fp);
     double cycles_per_ns = 0;
     uint64_t ns = pb_monotonic_ns() - pb_proc.start_ns, cyc = pb_cycles() - pb_proc.start_cycles;
     if (ns)
@@ -383,15 +387,17 @@ void pb_routes_report(void)
             served /= cycles_per_ns;
             native /= cycles_per_ns;
         }
-        pb_log(PB_LOG_INFO, "%s: %s %s; sampled %llu served (%.0f ns) and %llu native (%.0f ns)",
+        pb_log(PB_LOG_INFO, "%s: %s %s; sampled %llu served (%.0f ns) and %llu native (%.0f ns)%s",
                r->label, pb_executors[r->executor]->name,
                !r->active ? "turned off (slower than the syscall here)" : "on",
                (unsigned long long)r->served_samples, served,
-               (unsigned long long)r->native_samples, native);
+               (unsigned long long)r->native_samples, native,
+               pb_is_fast_site(r->site) ? "; fast entry (cached answers are not sampled)" : "");
     }
     for (int e = 1; e < PB_EXEC_COUNT; e++)
         if (pb_exec_state[e] == -1)
             pb_log(PB_LOG_INFO, "%s was not used: %s", pb_executors[e]->name, pb_exec_why[e]);
+    pb_fpenv_restore(&fp);
 }
 
 /* ---- calibration (`privbox doctor --calibrate` calls this through dlopen) ----------------------- */

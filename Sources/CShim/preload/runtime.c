@@ -330,7 +330,13 @@ static void pb_write_profile(void)
         pb_log(PB_LOG_INFO, "profile written to %s (%zu sites, %zu threads)", path, n, threads);
 }
 
-static void pb_at_exit(void) { pb_write_profile(); }
+static void pb_at_exit(void)
+{
+    struct pb_fpenv fp;
+    pb_fpenv_save(&fp);
+    pb_write_profile();
+    pb_fpenv_restore(&fp);
+}
 
 /* Stacks come from the unwinder of libgcc (libgcc_s.so.1, _Unwind_Backtrace over .eh_frame),
  * loaded only in profile mode so that the other modes pay nothing for it.

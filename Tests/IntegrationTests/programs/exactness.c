@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <linux/sched.h>
 #include <errno.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -282,13 +283,33 @@ static void mask_threads(void)
 
 static ucontext_t main_ctx, co_ctx;
 static uint64_t co_seen;
+static volatile int co_round_mode, co_saw_own_mode = 1;
 
 static void coroutine(void)
 {
     for (;;) {
         co_seen = site_mask() == raw_mask();
+        /* The coroutine keeps its own floating-point environment across switches. */
+        if (co_round_mode && fegetround() != co_round_mode)
+            co_saw_own_mode = 0;
+        if (co_round_mode == 0 && fegetround() == FE_TONEAREST && co_seen == 1 && co_saw_own_mode == 1) {
+            /* from the 1000th switch on, run with another rounding mode (x87 and SSE) */
+            static int n;
+            if (++n == 1000) {
+                fesetround(FE_DOWNWARD);
+                co_round_mode = FE_DOWNWARD;
+            }
+        }
         swapcontext(&co_ctx, &main_ctx);
     }
+}
+
+static void fp_env_digest(const ucontext_t *uc, char *out)
+{
+    /* What swapcontext saved: the x87 environment (fnstenv) with MXCSR over its last word. */
+    const unsigned char *b = (const unsigned char *)&uc->__fpregs_mem;
+    for (int i = 0; i < 28; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
 }
 
 static volatile int finished;
@@ -305,12 +326,22 @@ static void swapcontext_case(void)
     co_ctx.uc_stack.ss_size = sizeof stack;
     makecontext(&co_ctx, coroutine, 0);
     sigaddset(&co_ctx.uc_sigmask, SIGURG); /* the coroutine runs with SIGURG blocked */
-    int ok = 1;
+    int ok = 1, main_mode_ok = 1;
     for (int i = 0; i < HOT / 2; i++) {
         swapcontext(&main_ctx, &co_ctx);
         ok &= co_seen == 1;
+        main_mode_ok &= fegetround() == FE_TONEAREST;
     }
     check(ok, "mask inside a coroutine with its own mask");
+    check(main_mode_ok && co_saw_own_mode && co_round_mode == FE_DOWNWARD,
+          "each context keeps its own rounding mode (x87 and SSE) across swapcontext");
+    char digest[64], line[128];
+    fp_env_digest(&main_ctx, digest);
+    snprintf(line, sizeof line, "saved floating-point environment %s", digest);
+    check(1, line);
+    fp_env_digest(&co_ctx, digest);
+    snprintf(line, sizeof line, "coroutine's saved floating-point environment %s", digest);
+    check(1, line);
     check(site_mask() == raw_mask() && !(site_mask() & (1ull << (SIGURG - 1))),
           "mask back in the main context");
     /* A coroutine that returns: glibc switches to its uc_link itself (an internal setcontext that
@@ -397,5 +428,8 @@ int main(int argc, char **argv)
     if (all || !strcmp(c, "swapcontext")) swapcontext_case();
     if (all || !strcmp(c, "setid")) setid();
     if (all || !strcmp(c, "clock")) clock_syscalls();
+    /* privbox's own code (the Swift core loaded at start, the unwinder, the exit writers) must not
+     * leave a floating-point status flag that the program did not raise. */
+    printf("floating-point exception flags at the end: %#x\n", fetestexcept(FE_ALL_EXCEPT));
     return 0;
 }
