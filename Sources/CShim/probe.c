@@ -44,21 +44,26 @@ int pb_probe_io_uring(void)
     return 0;
 }
 
-int pb_vdso_symbols(char *out, size_t outlen)
+/* Calls fn for every function the vDSO exports (name, address); stops early when fn returns
+ * non-zero. The vDSO is a complete ELF image in memory, section headers included; symbol values
+ * are relative to its first PT_LOAD segment's address. Returns -1 if there is no readable vDSO. */
+static int pb_vdso_each(int (*fn)(const char *name, void *address, void *ctx), void *ctx)
 {
-    /* The vDSO is a complete ELF image in memory, section headers included: list its dynamic
-     * symbols that are functions. */
-    if (!outlen)
-        return -1;
-    out[0] = '\0';
     const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
     if (!base)
         return -1;
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_shoff == 0)
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff == 0)
+        return -1;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+    long bias = -1;
+    for (int i = 0; i < eh->e_phnum && bias == -1; i++)
+        if (ph[i].p_type == PT_LOAD)
+            bias = (long)((uintptr_t)base - ph[i].p_vaddr);
+    if (bias == -1)
         return -1;
     const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
-    size_t used = 0;
     for (int i = 0; i < eh->e_shnum; i++) {
         if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
             continue;
@@ -68,16 +73,55 @@ int pb_vdso_symbols(char *out, size_t outlen)
         for (size_t s = 0; s < count; s++) {
             if (ELF64_ST_TYPE(sym[s].st_info) != STT_FUNC || sym[s].st_shndx == SHN_UNDEF)
                 continue;
-            const char *name = strtab + sym[s].st_name;
-            size_t len = strlen(name);
-            if (used + len + 2 >= outlen)
-                return -1;
-            if (used)
-                out[used++] = ' ';
-            memcpy(out + used, name, len);
-            used += len;
-            out[used] = '\0';
+            if (fn(strtab + sym[s].st_name, (void *)(bias + (long)sym[s].st_value), ctx))
+                return 0;
         }
     }
     return 0;
+}
+
+struct pb_name_list { char *out; size_t len, used; int full; };
+
+static int pb_add_name(const char *name, void *address, void *ctx)
+{
+    (void)address;
+    struct pb_name_list *l = ctx;
+    size_t n = strlen(name);
+    if (l->used + n + 2 >= l->len) {
+        l->full = 1;
+        return 1;
+    }
+    if (l->used)
+        l->out[l->used++] = ' ';
+    memcpy(l->out + l->used, name, n);
+    l->used += n;
+    l->out[l->used] = '\0';
+    return 0;
+}
+
+int pb_vdso_symbols(char *out, size_t outlen)
+{
+    if (!outlen)
+        return -1;
+    out[0] = '\0';
+    struct pb_name_list l = {out, outlen, 0, 0};
+    return pb_vdso_each(pb_add_name, &l) == 0 && !l.full ? 0 : -1;
+}
+
+struct pb_lookup { const char *name; void *found; };
+
+static int pb_match_name(const char *name, void *address, void *ctx)
+{
+    struct pb_lookup *l = ctx;
+    if (strcmp(name, l->name) != 0)
+        return 0;
+    l->found = address;
+    return 1;
+}
+
+void *pb_vdso_lookup(const char *name)
+{
+    struct pb_lookup l = {name, 0};
+    pb_vdso_each(pb_match_name, &l);
+    return l.found;
 }

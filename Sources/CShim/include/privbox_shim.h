@@ -111,6 +111,8 @@ int pb_probe_rseq(void);
 int pb_probe_io_uring(void);
 /* Space-separated names of the functions the vDSO exports. 0, or -1 if out is too small. */
 int pb_vdso_symbols(char *out, size_t outlen);
+/* The address of the vDSO function `name` (e.g. "__vdso_getrandom"), or null. */
+void *pb_vdso_lookup(const char *name);
 
 #ifdef __cplusplus
 }

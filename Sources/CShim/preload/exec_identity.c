@@ -210,26 +210,13 @@ static int pb_identity_serves(unsigned nr)
     return 0;
 }
 
-static void pb_identity_calibrate(double *served, double *native)
+/* Calibration: getpid served from the cache, and made. */
+static void pb_identity_served_once(void)
 {
-    double best_s = 1e30, best_n = 1e30;
-    for (int b = 0; b < 5; b++) {
-        pid_t v;
-        uint64_t t0 = pb_cycles();
-        for (int i = 0; i < 2000; i++) {
-            v = (pid_t)pb_identity_word(PB_ID_PID);
-            __asm__ volatile("" ::"r"(v));
-        }
-        uint64_t t1 = pb_cycles();
-        for (int i = 0; i < 2000; i++)
-            pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-        uint64_t t2 = pb_cycles();
-        if ((t1 - t0) / 2000.0 < best_s) best_s = (t1 - t0) / 2000.0;
-        if ((t2 - t1) / 2000.0 < best_n) best_n = (t2 - t1) / 2000.0;
-    }
-    *served = best_s;
-    *native = best_n;
+    uint64_t v = pb_identity_word(PB_ID_PID);
+    __asm__ volatile("" ::"r"(v));
 }
+static void pb_identity_native_once(void) { pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0); }
 
 const struct pb_executor pb_exec_identity = {
     .name = "identity",
@@ -237,5 +224,6 @@ const struct pb_executor pb_exec_identity = {
                "every call that can change them",
     .serves = pb_identity_serves,
     .start = pb_identity_start,
-    .calibrate = pb_identity_calibrate,
+    .served_once = pb_identity_served_once,
+    .native_once = pb_identity_native_once,
 };

@@ -7,17 +7,17 @@
  */
 #include "executor.h"
 
+#include <sys/syscall.h>
+
 static int pb_passthrough_serves(unsigned nr) { return 1; }
 static const char *pb_passthrough_start(void) { return 0; }
-static void pb_passthrough_calibrate(double *served, double *native)
-{
-    *served = *native = pb_measure_raw_syscall_cycles(5, 1000);
-}
+static void pb_passthrough_once(void) { pb_raw_syscall6(SYS_getppid, 0, 0, 0, 0, 0, 0); }
 
 const struct pb_executor pb_exec_passthrough = {
     .name = "pass-through",
     .summary = "libc's wrapper, unchanged",
     .serves = pb_passthrough_serves,
     .start = pb_passthrough_start,
-    .calibrate = pb_passthrough_calibrate,
+    .served_once = pb_passthrough_once,
+    .native_once = pb_passthrough_once,
 };

@@ -73,25 +73,17 @@ static int pb_vdso_clock_serves(unsigned nr)
     return nr == SYS_clock_gettime || nr == SYS_gettimeofday || nr == SYS_time || nr == SYS_getcpu;
 }
 
-static void pb_vdso_clock_calibrate(double *served, double *native)
+/* Calibration: clock_gettime(CLOCK_MONOTONIC) through the vDSO, and made. */
+static void pb_vdso_clock_served_once(void)
 {
-    double best_s = 1e30, best_n = 1e30;
     struct timespec ts;
-    for (int b = 0; b < 5; b++) {
-        long r;
-        uint64_t t0 = pb_cycles();
-        for (int i = 0; i < 1000; i++)
-            if (!pb_vdso_clock_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, &r))
-                break;
-        uint64_t t1 = pb_cycles();
-        for (int i = 0; i < 1000; i++)
-            pb_raw_syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
-        uint64_t t2 = pb_cycles();
-        if ((t1 - t0) / 1000.0 < best_s) best_s = (t1 - t0) / 1000.0;
-        if ((t2 - t1) / 1000.0 < best_n) best_n = (t2 - t1) / 1000.0;
-    }
-    *served = best_s;
-    *native = best_n;
+    long r;
+    pb_vdso_clock_syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, &r);
+}
+static void pb_vdso_clock_native_once(void)
+{
+    struct timespec ts;
+    pb_raw_syscall6(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts, 0, 0, 0, 0);
 }
 
 const struct pb_executor pb_exec_vdso_clock = {
@@ -100,5 +92,6 @@ const struct pb_executor pb_exec_vdso_clock = {
                "vDSO, as libc's own wrappers are",
     .serves = pb_vdso_clock_serves,
     .start = pb_vdso_clock_start,
-    .calibrate = pb_vdso_clock_calibrate,
+    .served_once = pb_vdso_clock_served_once,
+    .native_once = pb_vdso_clock_native_once,
 };

@@ -138,25 +138,17 @@ static const char *pb_vdso_random_start(void)
 
 static int pb_vdso_random_serves(unsigned nr) { return nr == SYS_getrandom; }
 
-static void pb_vdso_random_calibrate(double *served, double *native)
+/* Calibration: getrandom of 16 bytes through the vDSO, and made. */
+static void pb_vdso_random_served_once(void)
 {
-    double best_s = 1e30, best_n = 1e30;
     unsigned char buf[16];
-    for (int b = 0; b < 5; b++) {
-        ssize_t r;
-        uint64_t t0 = pb_cycles();
-        for (int i = 0; i < 1000; i++)
-            if (!pb_vdso_getrandom(buf, sizeof buf, 0, &r))
-                break;
-        uint64_t t1 = pb_cycles();
-        for (int i = 0; i < 1000; i++)
-            pb_raw_syscall6(SYS_getrandom, (long)buf, sizeof buf, 0, 0, 0, 0);
-        uint64_t t2 = pb_cycles();
-        if ((t1 - t0) / 1000.0 < best_s) best_s = (t1 - t0) / 1000.0;
-        if ((t2 - t1) / 1000.0 < best_n) best_n = (t2 - t1) / 1000.0;
-    }
-    *served = best_s;
-    *native = best_n;
+    ssize_t r;
+    pb_vdso_getrandom(buf, sizeof buf, 0, &r);
+}
+static void pb_vdso_random_native_once(void)
+{
+    unsigned char buf[16];
+    pb_raw_syscall6(SYS_getrandom, (long)buf, sizeof buf, 0, 0, 0, 0);
 }
 
 const struct pb_executor pb_exec_vdso_random = {
@@ -165,5 +157,6 @@ const struct pb_executor pb_exec_vdso_random = {
                "generator; it falls back to the syscall for anything it cannot serve)",
     .serves = pb_vdso_random_serves,
     .start = pb_vdso_random_start,
-    .calibrate = pb_vdso_random_calibrate,
+    .served_once = pb_vdso_random_served_once,
+    .native_once = pb_vdso_random_native_once,
 };

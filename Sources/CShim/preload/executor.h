@@ -32,8 +32,10 @@ struct pb_executor {
     /* 0 when it can run in this process; else why not (one phrase, for the log). Called once, when
      * routes are installed; may prepare process-wide state. */
     const char *(*start)(void);
-    /* Cost of its representative call in TSC cycles (min of batches), served and native. */
-    void (*calibrate)(double *served_cycles, double *native_cycles);
+    /* Its representative call, served by it and made natively: `privbox doctor --calibrate`
+     * times both (routes.c). */
+    void (*served_once)(void);
+    void (*native_once)(void);
 };
 
 extern const struct pb_executor pb_exec_passthrough PB_HIDDEN;
@@ -224,7 +226,5 @@ void pb_sigmask_disable(const char *why) PB_HIDDEN;
  * SIGSETXID from the set as glibc's pthread_sigmask does. site: the caller, for routing/counting. */
 long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site) PB_HIDDEN;
 
-/* A function in the vDSO by name (its versioned LINUX_2.6 symbol), or null. */
-void *pb_vdso_lookup(const char *name) PB_HIDDEN;
 
 #endif

@@ -48,11 +48,14 @@ void pb_hooks_update(void) PB_HIDDEN;
 /* The exported entry of a fixed-arity wrapper (see interpose.c): when the int at `flag` (an
  * assembler operand such as "pb_counting" or "pb_hook_exec+4") is zero and libc's function is
  * resolved, a jump to libc's function; otherwise a jump to pb_slow_NAME. */
-#define PB_ENTRY_STUB(name, flag)                                                                   \
+#define PB_ENTRY_STUB(name, flag) PB_ENTRY_STUB_AS(name, name, ".globl", flag)
+/* The same code under the symbol `label` (with `binding` ".globl" or ".hidden"): the identity
+ * wrappers' assembly entries fall back to it. */
+#define PB_ENTRY_STUB_AS(label, name, binding, flag)                                                \
     __asm__(".text\n"                                                                               \
-            ".globl " #name "\n"                                                                    \
-            ".type " #name ", @function\n"                                                          \
-            ".p2align 4\n" #name ":\n"                                                              \
+            binding " " #label "\n"                                                                 \
+            ".type " #label ", @function\n"                                                         \
+            ".p2align 4\n" #label ":\n"                                                             \
             "    movl " flag "(%rip), %eax\n"                                                       \
             "    testl %eax, %eax\n"                                                                \
             "    jnz pb_slow_" #name "\n"                                                           \
@@ -60,7 +63,7 @@ void pb_hooks_update(void) PB_HIDDEN;
             "    testq %rax, %rax\n"                                                                \
             "    jz pb_slow_" #name "\n"                                                            \
             "    jmp *%rax\n"                                                                       \
-            ".size " #name ", .-" #name "\n");
+            ".size " #label ", .-" #label "\n");
 
 /* Runs `call` (an expression yielding `type`), counting it as syscall `nr` when profiling. Most
  * calls return `call` directly, a tail call: libc returns straight to the program. */

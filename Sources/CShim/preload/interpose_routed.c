@@ -53,8 +53,8 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
  * A call from there whose value is cached (a vfork or an identity change in flight invalidates
  * every value first, see exec_identity.c) is answered here, without a C frame: a getpid loop then
  * runs at the cost of any call into a preloaded library (3.1 ns here, against 2.8-3.1 ns for a
- * preloaded function that returns a constant). Everything else falls through to PB_ENTRY_STUB's
- * code. rcx, rdx are free: these functions take no argument (getsid, which takes one, has the
+ * preloaded function that returns a constant). Everything else jumps to the plain entry stub
+ * (pb_plain_NAME). rcx, rdx are free: these functions take no argument (getsid, which takes one, has the
  * plain stub).
  *
  * These served calls are not sampled: a served call is one load of a cached value, which no
@@ -76,14 +76,9 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
             "    ret\n"                                                                             \
-            "1:  movl " hook "(%rip), %eax\n"                                                       \
-            "    testl %eax, %eax\n"                                                                \
-            "    jnz pb_slow_" #name "\n"                                                           \
-            "    movq pb_real_" #name "(%rip), %rax\n"                                              \
-            "    testq %rax, %rax\n"                                                                \
-            "    jz pb_slow_" #name "\n"                                                            \
-            "    jmp *%rax\n"                                                                       \
+            "1:  jmp pb_plain_" #name "\n"                                                          \
             ".size " #name ", .-" #name "\n");                                                      \
+    PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden", hook)                                        \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_##name;
 
 /* gettid's: the thread's cached tid, valid while it was read under the current pid. */
@@ -106,14 +101,9 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    movq pb_my_tid@gottpoff(%rip), %rcx\n"                                             \
             "    movl %fs:(%rcx), %eax\n"                                                           \
             "    ret\n"                                                                             \
-            "1:  movl " hook "(%rip), %eax\n"                                                       \
-            "    testl %eax, %eax\n"                                                                \
-            "    jnz pb_slow_gettid\n"                                                              \
-            "    movq pb_real_gettid(%rip), %rax\n"                                                 \
-            "    testq %rax, %rax\n"                                                                \
-            "    jz pb_slow_gettid\n"                                                               \
-            "    jmp *%rax\n"                                                                       \
+            "1:  jmp pb_plain_gettid\n"                                                             \
             ".size gettid, .-gettid\n");                                                            \
+    PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden", hook)                                      \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
 
 /* Which entry each wrapper gets. */

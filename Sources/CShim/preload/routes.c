@@ -429,6 +429,21 @@ void pb_calibration_machine(char *out, size_t len)
     snprintf(out, len, "privbox-calibration/1 %s %s | %s", u.release, u.machine, cpu);
 }
 
+/* Cycles per call of `once`: the best of 5 batches of 1000 (the least disturbed). */
+static double pb_time_calls(void (*once)(void))
+{
+    double best = 1e30;
+    for (int b = 0; b < 5; b++) {
+        uint64_t t0 = pb_cycles();
+        for (int i = 0; i < 1000; i++)
+            once();
+        double per = (double)(pb_cycles() - t0) / 1000.0;
+        if (per < best)
+            best = per;
+    }
+    return best;
+}
+
 /* Measures every executor that can run here. Returns the number of lines written into out:
  * "name served_cycles native_cycles available why". */
 PB_EXPORT int privbox_calibrate(char *out, size_t len)
@@ -443,8 +458,8 @@ PB_EXPORT int privbox_calibrate(char *out, size_t len)
                                      pb_executors[e]->name, pb_exec_why[e]);
             continue;
         }
-        double served = 0, native = 0;
-        pb_executors[e]->calibrate(&served, &native);
+        double served = pb_time_calls(pb_executors[e]->served_once);
+        double native = pb_time_calls(pb_executors[e]->native_once);
         used += (size_t)snprintf(out + used, len - used, "%s %.1f %.1f\n", pb_executors[e]->name,
                                  served, native);
     }

@@ -13,6 +13,19 @@
  */
     .text
 
+/* Falls through when privbox handles the call (pb_hook_exec[PB_EXEC_SIGMASK], at offset 16, is
+ * set, or glibc's function is not resolved yet); otherwise jumps to glibc's function. */
+.macro PB_SIGMASK_HOOK_OR_REAL real
+    movl pb_hook_exec+16(%rip), %eax
+    testl %eax, %eax
+    jnz 1f
+    movq \real(%rip), %rax
+    testq %rax, %rax
+    jz 1f
+    jmp *%rax
+1:
+.endm
+
 /* int __sigsetjmp(struct __jmp_buf_tag *env, int savemask) */
     .globl __sigsetjmp
     .type __sigsetjmp, @function
@@ -20,14 +33,7 @@
 __sigsetjmp:
 pb_sigsetjmp_entry:
     .cfi_startproc
-    movl pb_hook_exec+16(%rip), %eax
-    testl %eax, %eax
-    jnz 1f
-    movq pb_real___sigsetjmp(%rip), %rax
-    testq %rax, %rax
-    jz 1f
-    jmp *%rax
-1:
+    PB_SIGMASK_HOOK_OR_REAL pb_real___sigsetjmp
     movq %rbx, 0(%rdi)
     movq %rbp, %rax
     xorq %fs:0x30, %rax
@@ -68,14 +74,7 @@ setjmp:
     .p2align 4
 swapcontext:
     .cfi_startproc
-    movl pb_hook_exec+16(%rip), %eax
-    testl %eax, %eax
-    jnz 1f
-    movq pb_real_swapcontext(%rip), %rax
-    testq %rax, %rax
-    jz 1f
-    jmp *%rax
-1:
+    PB_SIGMASK_HOOK_OR_REAL pb_real_swapcontext
     movq %rbx, 0x80(%rdi)
     movq %rbp, 0x78(%rdi)
     movq %r12, 0x48(%rdi)
