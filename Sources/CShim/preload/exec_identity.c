@@ -46,8 +46,9 @@ static volatile int pb_off_tid;      /* a raw CLONE_VM thread: TLS cannot be tru
 static volatile int pb_off_creds;    /* user namespace without map, or unshare/setns */
 static volatile int pb_off_pgrp;     /* setpgid/setsid could not be tracked */
 
-/* This thread's tid, and the pid it was read under (0: unknown). */
-PB_TLS uint32_t pb_my_tid, pb_my_tid_pid;
+/* This thread's tid (low 32 bits) and the pid it was read under (high 32 bits; 0: unknown), in
+ * one word so that it is written and read in one access. */
+PB_TLS uint64_t pb_my_tid;
 
 static const int pb_id_syscall[PB_ID_COUNT] = {SYS_getpid, SYS_getuid, SYS_geteuid, SYS_getgid,
                                                SYS_getegid, SYS_getpgrp, SYS_getsid};
@@ -110,9 +111,7 @@ uint64_t pb_identity_tid_fill(void)
         return 0;
     long v = pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
     /* A signal handler on this thread may store the same pair in between: harmless. */
-    pb_my_tid_pid = 0;
-    pb_my_tid = (uint32_t)v;
-    pb_my_tid_pid = pid;
+    pb_my_tid = (uint64_t)pid << 32 | (uint32_t)v;
     return PB_ID_VALID | (uint32_t)v;
 }
 
@@ -131,7 +130,7 @@ void pb_identity_vfork_end(void)
     if (!pb_id)
         return;
     /* The child ran on this thread's TLS and may have stored its own tid there. */
-    pb_my_tid_pid = 0;
+    pb_my_tid = 0;
     __atomic_fetch_sub(&pb_id->busy, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -143,7 +142,7 @@ void pb_identity_shared_memory_child(int is_thread)
         pb_off_pid = pb_off_tid = pb_off_creds = pb_off_pgrp = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (pb_id) {
-        pb_my_tid_pid = 0;
+        pb_my_tid = 0;
         pb_ids_bump(); /* what was cached is no longer served: the fill path checks the flags */
     }
 }

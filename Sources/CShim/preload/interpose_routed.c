@@ -95,11 +95,13 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    movq (%rdx), %rax\n"                                                               \
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
-            "    movq pb_my_tid_pid@gottpoff(%rip), %rcx\n"                                         \
-            "    cmpl %eax, %fs:(%rcx)\n"                                                           \
-            "    jne 1f\n"                                                                          \
             "    movq pb_my_tid@gottpoff(%rip), %rcx\n"                                             \
-            "    movl %fs:(%rcx), %eax\n"                                                           \
+            "    movq %fs:(%rcx), %rcx\n"                                                           \
+            "    movq %rcx, %rdx\n"                                                                 \
+            "    shrq $32, %rdx\n"                                                                  \
+            "    cmpl %eax, %edx\n"                                                                 \
+            "    jne 1f\n"                                                                          \
+            "    movl %ecx, %eax\n"                                                                 \
             "    ret\n"                                                                             \
             "1:  jmp pb_plain_gettid\n"                                                             \
             ".size gettid, .-gettid\n");                                                            \
