@@ -46,9 +46,9 @@ static volatile int pb_off_tid;      /* a raw CLONE_VM thread: TLS cannot be tru
 static volatile int pb_off_creds;    /* user namespace without map, or unshare/setns */
 static volatile int pb_off_pgrp;     /* setpgid/setsid could not be tracked */
 
-/* This thread's tid (low 32 bits) and the pid it was read under (high 32 bits; 0: unknown), in
- * one word so that it is written and read in one access. */
-PB_TLS uint64_t pb_my_tid;
+/* This thread's tid, valid while the process's pid word (valid bit, epoch, pid) is the one it was
+ * read under: a fork child, a vfork or any identity change gives another word. */
+PB_TLS struct pb_thread_identity pb_my_tid;
 
 static const int pb_id_syscall[PB_ID_COUNT] = {SYS_getpid, SYS_getuid, SYS_geteuid, SYS_getgid,
                                                SYS_getegid, SYS_getpgrp, SYS_getsid};
@@ -104,14 +104,22 @@ uint64_t pb_identity_fill(int which)
     return pb_id_get(which, &v) ? PB_ID_VALID | v : 0;
 }
 
+/* The tid of this thread cannot change between the syscall and the stores below (a fork or vfork
+ * would have to run on this very thread); the pid word recorded with it is whatever is current, so
+ * a later fork, vfork or identity change makes the thread's entry stale. */
 uint64_t pb_identity_tid_fill(void)
 {
     uint32_t pid;
     if (pb_off_tid || !pb_id_get(PB_ID_PID, &pid))
         return 0;
     long v = pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-    /* A signal handler on this thread may store the same pair in between: harmless. */
-    pb_my_tid = (uint64_t)pid << 32 | (uint32_t)v;
+    /* Stored invalid first: a signal handler on this thread between the two stores sees no
+     * match and asks the kernel itself. */
+    pb_my_tid.pid_word = 0;
+    __asm__ volatile("" ::: "memory");
+    pb_my_tid.tid = (uint32_t)v;
+    __asm__ volatile("" ::: "memory");
+    pb_my_tid.pid_word = __atomic_load_n(&pb_id->ids[PB_ID_PID], __ATOMIC_ACQUIRE);
     return PB_ID_VALID | (uint32_t)v;
 }
 
@@ -130,7 +138,7 @@ void pb_identity_vfork_end(void)
     if (!pb_id)
         return;
     /* The child ran on this thread's TLS and may have stored its own tid there. */
-    pb_my_tid = 0;
+    pb_my_tid.pid_word = 0;
     __atomic_fetch_sub(&pb_id->busy, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -142,7 +150,7 @@ void pb_identity_shared_memory_child(int is_thread)
         pb_off_pid = pb_off_tid = pb_off_creds = pb_off_pgrp = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (pb_id) {
-        pb_my_tid = 0;
+        pb_my_tid.pid_word = 0;
         pb_ids_bump(); /* what was cached is no longer served: the fill path checks the flags */
     }
 }

@@ -21,7 +21,11 @@ struct pb_identity_page {
     int started;               /* 1 in the process that ran the constructor; 0 in a fork child */
 };
 extern struct pb_identity_page *pb_id PB_HIDDEN;
-extern PB_TLS uint64_t pb_my_tid PB_HIDDEN; /* pid << 32 | tid, 0 = unknown */
+struct pb_thread_identity {
+    uint64_t pid_word; /* the pid word (ids[PB_ID_PID]) the tid was read under; 0 = unknown */
+    uint32_t tid;
+};
+extern PB_TLS struct pb_thread_identity pb_my_tid PB_HIDDEN;
 
 /* The slow paths: ask the kernel (and cache where allowed). PB_ID_VALID | value, or 0 to decline. */
 uint64_t pb_identity_fill(int which) PB_HIDDEN;
@@ -45,9 +49,8 @@ static inline uint64_t pb_identity_tid_word(void)
     struct pb_identity_page *p = pb_id;
     if (PB_LIKELY(p != 0)) {
         uint64_t w = __atomic_load_n(&p->ids[PB_ID_PID], __ATOMIC_ACQUIRE);
-        uint64_t t = pb_my_tid;
-        if (PB_LIKELY((w & PB_ID_VALID) && (uint32_t)(t >> 32) == (uint32_t)w))
-            return PB_ID_VALID | (uint32_t)t;
+        if (PB_LIKELY((w & PB_ID_VALID) && pb_my_tid.pid_word == w))
+            return PB_ID_VALID | pb_my_tid.tid;
     }
     return pb_identity_tid_fill();
 }

@@ -96,12 +96,9 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
             "    movq pb_my_tid@gottpoff(%rip), %rcx\n"                                             \
-            "    movq %fs:(%rcx), %rcx\n"                                                           \
-            "    movq %rcx, %rdx\n"                                                                 \
-            "    shrq $32, %rdx\n"                                                                  \
-            "    cmpl %eax, %edx\n"                                                                 \
+            "    cmpq %rax, %fs:(%rcx)\n"                                                           \
             "    jne 1f\n"                                                                          \
-            "    movl %ecx, %eax\n"                                                                 \
+            "    movl %fs:8(%rcx), %eax\n"                                                          \
             "    ret\n"                                                                             \
             "1:  jmp pb_plain_gettid\n"                                                             \
             ".size gettid, .-gettid\n");                                                            \
