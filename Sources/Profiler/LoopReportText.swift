@@ -2,15 +2,15 @@
 // per loop, and the projection for a privbox (semi-privileged) kernel.
 
 public enum Acceleration {
-    /// System calls a stock kernel lets privbox answer exactly in user space (issue 4's executors):
-    /// identity caches, the vDSO, signal-mask tracking. Their time inside the call is what such an
-    /// executor could save at most.
+    /// System calls, as profiles name them, that accelerate mode's executors answer in user space
+    /// on a stock kernel, with the executor's name (as `PRIVBOX_LOG=info` prints it; see
+    /// Sources/CShim/preload/exec_*.c). Their time inside the call is what the executor could save
+    /// at most. getppid is not here: a parent's death changes it without any call of the process.
     public static let userSpaceExecutable: [String: String] = [
-        "getpid": "identity cache", "gettid": "identity cache", "getppid": "identity cache",
-        "getuid": "identity cache", "geteuid": "identity cache", "getgid": "identity cache",
-        "getegid": "identity cache", "getpgrp": "identity cache", "getsid": "identity cache",
-        "getrandom": "vDSO", "getcpu": "vDSO/rseq", "clock_gettime": "vDSO", "gettimeofday": "vDSO",
-        "time": "vDSO", "rt_sigprocmask": "signal-mask tracking",
+        "getpid": "identity", "gettid": "identity", "getuid": "identity", "geteuid": "identity",
+        "getgid": "identity", "getegid": "identity", "getpgrp": "identity", "getsid": "identity",
+        "getrandom": "vdso-getrandom", "clock_gettime": "vdso-clock", "gettimeofday": "vdso-clock",
+        "time": "vdso-clock", "getcpu": "vdso-clock", "rt_sigprocmask": "sigmask",
     ]
 }
 
