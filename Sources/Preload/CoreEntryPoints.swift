@@ -1,7 +1,9 @@
 // The Swift half of the preload (libprivbox_core.so). libprivbox.so dlopen()s it only in
-// accelerate mode, to check the profile before the program's main() runs, and calls these C entry
-// points. Nothing here runs on a syscall path or in a signal handler. (Profiles are written by C
-// at exit, see Sources/CShim/profile_writer.c for why.)
+// accelerate mode, before the program's main() runs, to check the profile and compute the executor
+// plan (then cached on disk, see Sources/CShim/preload/plan_cache.c), and only when neither the
+// cache nor a quick scan of the profile settles it. Nothing here runs on a syscall path or in a
+// signal handler. (Profiles are written by C at exit, see Sources/CShim/preload/profile_writer.c
+// for why.)
 import CShim
 import Profiler
 

@@ -5,8 +5,8 @@
  * A wrapper with an executor has the same assembly entry as the others (PB_ENTRY_STUB), testing
  * pb_hook_exec[its executor] instead of pb_counting, so in off mode — and in accelerate mode for
  * an executor no route uses — it is still a jump to libc. Its slow path looks the call site up in
- * the routes (PB_ROUTED_BODY, executor.h); calls from unrouted sites are counted or passed through
- * exactly like the other wrappers.
+ * the routes (PB_DEFINE_ROUTED_WRAPPER, executor.h); calls from unrouted sites are counted or
+ * passed through exactly like the other wrappers.
  */
 #include "exec_identity.h"
 

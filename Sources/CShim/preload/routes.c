@@ -12,6 +12,10 @@
  * through the executor and natively, both timed with the TSC; once a site has PB_SAMPLE_MIN
  * samples of each and the executor's mean is not below the native mean, the site is turned off
  * for the rest of the run. The samples cost one native call per PB_SAMPLE_EVERY routed calls.
+ * (The identity calls' fast entries return cached answers unsampled: see interpose_routed.c.)
+ *
+ * The plan is computed once per (profile, program) by the Swift core and cached on disk
+ * (plan_cache.c); later runs read the cache without loading the core.
  */
 #include "executor.h"
 
