@@ -145,11 +145,14 @@ extension StringProtocol {
 /// process; the result is printed and cached where the preload reads it (routes.c), keyed by the
 /// kernel and CPU it was measured on.
 enum Calibration {
+    /// Where the preload reads it (pb_cache_path in Sources/CShim/preload/runtime.c): only an
+    /// absolute XDG_CACHE_HOME or HOME counts.
     static var cachePath: String {
-        if let xdg = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), !xdg.isEmpty {
+        if let xdg = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), xdg.hasPrefix("/") {
             return xdg + "/privbox/calibration"
         }
-        return (getenv("HOME").map { String(cString: $0) } ?? "/tmp") + "/.cache/privbox/calibration"
+        let home = getenv("HOME").map { String(cString: $0) } ?? ""
+        return (home.hasPrefix("/") ? home : "/tmp") + "/.cache/privbox/calibration"
     }
 
     static func run() throws {

@@ -180,13 +180,8 @@ void pb_identity_change_end(int disable_credentials, int disable_groups)
  * (before main in accelerate mode; the descriptor is closed at once). */
 static int pb_map_written(const char *path)
 {
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0)
-        return 0;
     char buf[64];
-    long n = pb_raw_syscall6(SYS_read, fd, (long)buf, sizeof buf, 0, 0, 0);
-    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    return n > 0;
+    return pb_read_file(path, buf, sizeof buf) > 0;
 }
 
 static const char *pb_identity_start(void)

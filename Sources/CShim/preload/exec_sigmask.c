@@ -124,18 +124,15 @@ static long pb_mask_kernel(int how, const uint64_t *set, uint64_t *old, int stri
 {
     uint64_t e = pb_mask_epoch, before = 0, s = 0;
     __asm__ volatile("" ::: "memory");
-    if (set) {
-        s = *set;
-        if (strip && how != SIG_UNBLOCK)
-            s &= ~PB_GLIBC_INTERNAL;
-    }
+    if (set)
+        s = pb_effective_set(how, *set, strip); /* the kernel drops SIGKILL/SIGSTOP itself anyway */
     long r = pb_raw_syscall6(SYS_rt_sigprocmask, how, set ? (long)&s : 0, (long)&before, 8, 0, 0);
     if (r != 0)
         return r;
     if (old)
         *old = before;
     if (pb_sigmask_tracking && !pb_sigmask_off) {
-        uint64_t after = set ? pb_apply(how, before, s & ~PB_UNBLOCKABLE) : before;
+        uint64_t after = set ? pb_apply(how, before, s) : before;
         __asm__ volatile("" ::: "memory");
         if (pb_mask_epoch == e) {
             pb_mask = after;
@@ -157,19 +154,9 @@ static inline __attribute__((always_inline)) long pb_sigmask_route(int how, cons
                 return 0;
             return pb_mask_kernel(how, set, old, strip);
         }
-        enum pb_run run = pb_route_sample();
-        uint64_t t0 = pb_cycles();
-        if (run != PB_RUN_NATIVE_TIMED) {
-            if (pb_mask_serve(how, set, old, strip)) {
-                if (run == PB_RUN_SERVED_TIMED)
-                    pb_route_timed(route, 0, pb_cycles() - t0);
-                return 0;
-            }
-            return pb_mask_kernel(how, set, old, strip);
-        }
-        long r = pb_mask_kernel(how, set, old, strip);
-        pb_route_timed(route, 1, pb_cycles() - t0);
-        return r;
+        long r;
+        PB_SAMPLED_CALL(route, r, (r = 0, pb_mask_serve(how, set, old, strip)),
+                        pb_mask_kernel(how, set, old, strip));
     }
     if (pb_counting) {
         struct pb_call call = pb_begin(site, SYS_rt_sigprocmask);
@@ -215,6 +202,16 @@ int pb_slow_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /* ---- setjmp/longjmp and swapcontext (their register work is in sigmask.S) ---------------------- */
+
+/* glibc's own, where sigmask.S jumps when privbox has nothing to do. */
+__attribute__((used)) PB_HIDDEN void *pb_real___sigsetjmp, *pb_real_swapcontext, *pb_real_setcontext;
+
+PB_HIDDEN void *pb_setcontext_resolve(void);
+void *pb_setcontext_resolve(void)
+{
+    PB_RESOLVE(setcontext);
+    return pb_real_setcontext;
+}
 
 static void pb_patch_fresh_contexts(const ucontext_t *ucp);
 
@@ -292,9 +289,6 @@ void pb_setcontext_before(const ucontext_t *ucp)
     pb_epoch_bump();
 }
 
-static void (*pb_real_siglongjmp)(struct __jmp_buf_tag *, int);
-static void (*pb_real_longjmp_chk)(struct __jmp_buf_tag *, int);
-
 /* glibc's longjmp restores a saved mask (rt_sigprocmask SIG_SETMASK, stripped) and then the
  * registers. Here the mask goes through pb_sigmask_call, and glibc's longjmp does the rest from a
  * copy of the buffer that says no mask was saved. The copy holds the same registers (the pointer
@@ -314,17 +308,15 @@ __attribute__((noreturn)) static void pb_longjmp(struct __jmp_buf_tag *env, int 
     __builtin_unreachable();
 }
 
-#define PB_LONGJMP(name, realp)                                                                     \
+#define PB_LONGJMPS(X) X(siglongjmp) X(longjmp) X(_longjmp) X(__longjmp_chk)
+#define PB_LONGJMP(name)                                                                            \
+    static void (*pb_real_##name)(struct __jmp_buf_tag *, int);                                     \
     PB_EXPORT __attribute__((noreturn)) void name(struct __jmp_buf_tag env[1], int val)           \
     {                                                                                               \
-        if (!realp)                                                                                 \
-            *(void **)&realp = pb_resolve(#name);                                                   \
-        pb_longjmp(env, val, PB_SITE, realp);                                                       \
+        PB_RESOLVE(name);                                                                           \
+        pb_longjmp(env, val, PB_SITE, pb_real_##name);                                              \
     }
-PB_LONGJMP(siglongjmp, pb_real_siglongjmp)
-PB_LONGJMP(longjmp, pb_real_siglongjmp)
-PB_LONGJMP(_longjmp, pb_real_siglongjmp)
-PB_LONGJMP(__longjmp_chk, pb_real_longjmp_chk)
+PB_LONGJMPS(PB_LONGJMP)
 
 /* ---- handlers: every one runs through the trampoline -------------------------------------------- */
 
@@ -332,11 +324,6 @@ PB_LONGJMP(__longjmp_chk, pb_real_longjmp_chk)
 static void *volatile pb_handlers[PB_NSIG];
 static volatile int pb_sigaction_lock;
 static int (*pb_real_sigaction)(int, const struct sigaction *, struct sigaction *);
-static __sighandler_t (*pb_real_signal)(int, __sighandler_t);
-static __sighandler_t (*pb_real_bsd_signal)(int, __sighandler_t);
-static __sighandler_t (*pb_real_sysv_signal)(int, __sighandler_t);
-static __sighandler_t (*pb_real___sysv_signal)(int, __sighandler_t);
-static __sighandler_t (*pb_real_sigset)(int, __sighandler_t);
 
 static void pb_trampoline(int sig, siginfo_t *info, void *uc)
 {
@@ -386,8 +373,7 @@ static void pb_wrap_installed(int sig)
 
 PB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (!pb_real_sigaction)
-        *(void **)&pb_real_sigaction = pb_resolve("sigaction");
+    PB_RESOLVE(sigaction);
     if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)
         return pb_real_sigaction(sig, act, old);
     uint64_t saved;
@@ -419,14 +405,13 @@ PB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction
 /* signal() and friends use glibc's internal sigaction: call them, then wrap what they installed,
  * all with signals blocked so no signal reaches the unwrapped handler in between. */
 #define PB_SIGNAL_LIKE(name)                                                                        \
+    static __sighandler_t (*pb_real_##name)(int, __sighandler_t);                                   \
     PB_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                  \
     {                                                                                               \
-        if (!pb_real_##name)                                                                        \
-            *(void **)&pb_real_##name = pb_resolve(#name);                                          \
+        PB_RESOLVE(name);                                                                           \
         if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)                                     \
             return pb_real_##name(sig, handler);                                                    \
-        if (!pb_real_sigaction)                                                                     \
-            *(void **)&pb_real_sigaction = pb_resolve("sigaction");                                 \
+        PB_RESOLVE(sigaction);                                                                      \
         uint64_t saved;                                                                             \
         pb_handlers_lock(&saved);                                                                   \
         void *previous = pb_handlers[sig];                                                          \
@@ -440,38 +425,47 @@ PB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction
         errno = saved_errno;                                                                        \
         return r;                                                                                   \
     }
-PB_SIGNAL_LIKE(signal)
-PB_SIGNAL_LIKE(bsd_signal)
-PB_SIGNAL_LIKE(sysv_signal)
-PB_SIGNAL_LIKE(__sysv_signal)
-PB_SIGNAL_LIKE(sigset)
+#define PB_SIGNAL_LIKES(X) X(signal) X(bsd_signal) X(sysv_signal) X(__sysv_signal) X(sigset)
+PB_SIGNAL_LIKES(PB_SIGNAL_LIKE)
 
 /* BSD and System V mask calls: glibc changes the mask internally; the record becomes unknown. */
 #define PB_MASK_CHANGER(ret, name, params, args)                                                    \
     static ret (*pb_real_##name) params;                                                            \
     PB_EXPORT ret name params                                                                       \
     {                                                                                               \
-        if (!pb_real_##name)                                                                        \
-            *(void **)&pb_real_##name = pb_resolve(#name);                                          \
+        PB_RESOLVE(name);                                                                           \
         ret r = pb_real_##name args;                                                                \
         pb_epoch_bump();                                                                            \
         return r;                                                                                   \
     }
-PB_MASK_CHANGER(int, sigblock, (int mask), (mask))
-PB_MASK_CHANGER(int, sigsetmask, (int mask), (mask))
-PB_MASK_CHANGER(int, sighold, (int sig), (sig))
-PB_MASK_CHANGER(int, sigrelse, (int sig), (sig))
+#define PB_MASK_CHANGERS(X)                                                                         \
+    X(int, sigblock, (int mask), (mask))                                                            \
+    X(int, sigsetmask, (int mask), (mask))                                                          \
+    X(int, sighold, (int sig), (sig))                                                               \
+    X(int, sigrelse, (int sig), (sig))
+PB_MASK_CHANGERS(PB_MASK_CHANGER)
 
 /* ---- start, calibration ------------------------------------------------------------------------- */
 
+/* Resolved in the constructor: longjmp is called from signal handlers, where dlsym must not run. */
+#define PB_RESOLVE_NAME(name) PB_RESOLVE_SOFT(name);
+#define PB_RESOLVE_CHANGER(ret, name, params, args) PB_RESOLVE_SOFT(name);
+void pb_sigmask_resolve(void)
+{
+    PB_RESOLVE_SOFT(sigprocmask);
+    PB_RESOLVE_SOFT(pthread_sigmask);
+    PB_RESOLVE_SOFT(__sigsetjmp);
+    PB_RESOLVE_SOFT(swapcontext);
+    PB_RESOLVE_SOFT(setcontext);
+    PB_RESOLVE_SOFT(sigaction);
+    PB_LONGJMPS(PB_RESOLVE_NAME)
+    PB_SIGNAL_LIKES(PB_RESOLVE_NAME)
+    PB_MASK_CHANGERS(PB_RESOLVE_CHANGER)
+}
+
 static const char *pb_sigmask_start(void)
 {
-    if (!pb_real_sigaction)
-        *(void **)&pb_real_sigaction = pb_resolve("sigaction");
-    if (!pb_real_siglongjmp)
-        *(void **)&pb_real_siglongjmp = pb_resolve("siglongjmp");
-    if (!pb_real_longjmp_chk)
-        *(void **)&pb_real_longjmp_chk = pb_resolve_soft("__longjmp_chk");
+    PB_RESOLVE(sigaction);
     pb_find_start_context();
     uint64_t saved;
     pb_handlers_lock(&saved);

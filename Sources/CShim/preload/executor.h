@@ -126,6 +126,29 @@ static inline int pb_route_unsampled(void)
 }
 
 /*
+ * A routed call that pb_route_unsampled() picked for sampling: runs it the way pb_route_sample()
+ * says (through the executor, timed or not, or natively, timed) and returns its result from the
+ * enclosing function. `attempt` stores the executor's answer in `r` and is non-zero, or declines
+ * (the call is then made natively, untimed); `native` makes the call.
+ */
+#define PB_SAMPLED_CALL(route, r, attempt, native)                                                \
+    do {                                                                                          \
+        enum pb_run how_ = pb_route_sample();                                                     \
+        uint64_t t0_ = pb_cycles();                                                               \
+        if (how_ != PB_RUN_NATIVE_TIMED) {                                                        \
+            if (attempt) {                                                                        \
+                if (how_ == PB_RUN_SERVED_TIMED)                                                  \
+                    pb_route_timed(route, 0, pb_cycles() - t0_);                                  \
+                return r;                                                                         \
+            }                                                                                     \
+            return native;                                                                        \
+        }                                                                                         \
+        r = native;                                                                               \
+        pb_route_timed(route, 1, pb_cycles() - t0_);                                              \
+        return r;                                                                                 \
+    } while (0)
+
+/*
  * A wrapper that has an executor is two C functions (PB_DEFINE_ROUTED_WRAPPER):
  *  - pb_slow_NAME, where the entry stub jumps: looks the site up and, on the common path (routed,
  *    not sampled), answers with `attempt` — an expression that stores the answer in `r` and is
@@ -141,19 +164,7 @@ static inline int pb_route_unsampled(void)
         if (!route_) /* not routed here, and counting */                                          \
             PB_COUNTED_AT(site_, type, nr, failed, native);                                       \
         type r;                                                                                   \
-        enum pb_run how_ = pb_route_sample();                                                     \
-        uint64_t t0_ = pb_cycles();                                                               \
-        if (how_ != PB_RUN_NATIVE_TIMED) {                                                        \
-            if (attempt) {                                                                        \
-                if (how_ == PB_RUN_SERVED_TIMED)                                                  \
-                    pb_route_timed(route_, 0, pb_cycles() - t0_);                                 \
-                return r;                                                                         \
-            }                                                                                     \
-            return native;                                                                        \
-        }                                                                                         \
-        r = native;                                                                               \
-        pb_route_timed(route_, 1, pb_cycles() - t0_);                                             \
-        return r;                                                                                 \
+        PB_SAMPLED_CALL(route_, r, attempt, native);                                              \
     }                                                                                             \
     __attribute__((used, noinline)) PB_HIDDEN type pb_slow_##name params;                         \
     type pb_slow_##name params                                                                    \
@@ -220,6 +231,7 @@ int pb_vdso_clock_syscall(long nr, long a1, long a2, long a3, long *out) PB_HIDD
 
 /* Signal mask (exec_sigmask.c). */
 extern volatile int pb_sigmask_tracking PB_HIDDEN;
+void pb_sigmask_resolve(void) PB_HIDDEN;
 void pb_sigmask_invalidate(void) PB_HIDDEN;
 void pb_sigmask_disable(const char *why) PB_HIDDEN;
 /* rt_sigprocmask semantics on 64-bit kernel sets: 0 or -errno. strip: remove SIGCANCEL and

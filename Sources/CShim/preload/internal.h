@@ -236,6 +236,9 @@ struct pb_snapshot {
 
 /* Writes the snapshot as a profile file (JSON, atomically). 0, or -1 with one sentence in err. */
 int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen) PB_HIDDEN;
+/* The GNU build-id of a loaded object, from its PT_NOTE segments (build_id_len 0 if none). */
+struct dl_phdr_info;
+void pb_build_id(const struct dl_phdr_info *info, struct pb_module_record *m) PB_HIDDEN;
 
 /* ---- runtime services (runtime.c) -------------------------------------------------------------- */
 
@@ -243,10 +246,21 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
 void pb_log(int level, const char *fmt, ...) PB_HIDDEN __attribute__((format(printf, 2, 3)));
 void *pb_resolve(const char *name) PB_HIDDEN;
 void *pb_resolve_soft(const char *name) PB_HIDDEN;
+/* libc's definition of `name` into pb_real_NAME, if not yet there. Everything is resolved in the
+ * constructor (PB_RESOLVE_SOFT, which leaves a function an older libc lacks null), so the lazy
+ * PB_RESOLVE in a wrapper, which aborts on a missing symbol, only runs for calls made before it. */
+#define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
+#define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
 void pb_resolve_all(void) PB_HIDDEN;
 void pb_resolve_routed(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
 void *pb_map(size_t bytes) PB_HIDDEN;
+/* Up to cap-1 bytes of the file at path, NUL-terminated, read with raw calls (nothing interposed;
+ * the descriptor is closed before returning). Bytes read, or -1 if it cannot be opened. */
+long pb_read_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
+/* $XDG_CACHE_HOME/privbox/<leaf>, else $HOME/.cache/privbox/<leaf>; only absolute directories
+ * count, as the XDG specification says. 0, or -1 when there is none or it is too long. */
+int pb_cache_path(const char *leaf, char *out, size_t len) PB_HIDDEN;
 void *pb_core_symbol(const char *name) PB_HIDDEN;
 const char *pb_exe_path(void) PB_HIDDEN;
 int pb_main_build_id(uint8_t *out, size_t *len) PB_HIDDEN;

@@ -230,9 +230,6 @@
     __attribute__((used)) PB_HIDDEN __typeof__(name) *pb_real_##name;
 PB_WRAPPERS(PB_DECLARE_REAL)
 
-#define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
-/* At start-up: a symbol this libc lacks stays null instead of aborting the program. */
-#define PB_RESOLVE_SOFT(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve_soft(#name)))
 
 
 /*

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <linux/sched.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -123,8 +122,6 @@ _Static_assert(PB_ID_PID == 0 && PB_ID_UID == 1 && PB_ID_EUID == 2 && PB_ID_GID 
     __attribute__((used)) PB_HIDDEN __typeof__(name) *pb_real_##name;
 PB_ROUTED_WRAPPERS(PB_DECLARE_ROUTED_REAL)
 
-#define PB_RESOLVE(name) (pb_real_##name ? (void)0 : (void)(*(void **)&pb_real_##name = pb_resolve(#name)))
-
 #define PB_DEFINE_ROUTED(ret, name, nr, failed, exec, hook, params, args, sparams, sargs, attempt)   \
     PB_STUB_FOR_##exec(name, hook)                                                                  \
     PB_DEFINE_ROUTED_WRAPPER(ret, name, exec, nr, failed, params, args, sparams, sargs, attempt,    \
@@ -160,14 +157,12 @@ void pb_fast_sites_update(void)
 
 /* ---- credentials, groups, namespaces: the identity cache is not used while they change ------- */
 
-static inline int pb_identity_on(void) { return pb_exec_routed[PB_EXEC_IDENTITY] || pb_vfork_tracked; }
-
 #define PB_ID_CHANGER(name, nr, disable_creds, disable_groups, params, args)                        \
     static int (*pb_real_##name) params;                                                            \
     PB_EXPORT int name params                                                                       \
     {                                                                                               \
         PB_RESOLVE(name);                                                                           \
-        if (PB_LIKELY(!pb_identity_on()))                                                           \
+        if (PB_LIKELY(!pb_id)) /* no identity cache to keep exact */                                \
             PB_COUNTED(int, nr, PB_NEG1, pb_real_##name args);                                      \
         pb_identity_change_begin();                                                                 \
         int r = pb_real_##name args;                                                                \
@@ -176,18 +171,20 @@ static inline int pb_identity_on(void) { return pb_exec_routed[PB_EXEC_IDENTITY]
         errno = saved_errno;                                                                        \
         return r;                                                                                   \
     }
-PB_ID_CHANGER(setuid, SYS_setuid, 0, 0, (uid_t u), (u))
-PB_ID_CHANGER(seteuid, SYS_setresuid, 0, 0, (uid_t u), (u))
-PB_ID_CHANGER(setreuid, SYS_setreuid, 0, 0, (uid_t a, uid_t b), (a, b))
-PB_ID_CHANGER(setresuid, SYS_setresuid, 0, 0, (uid_t a, uid_t b, uid_t c), (a, b, c))
-PB_ID_CHANGER(setgid, SYS_setgid, 0, 0, (gid_t g), (g))
-PB_ID_CHANGER(setegid, SYS_setresgid, 0, 0, (gid_t g), (g))
-PB_ID_CHANGER(setregid, SYS_setregid, 0, 0, (gid_t a, gid_t b), (a, b))
-PB_ID_CHANGER(setresgid, SYS_setresgid, 0, 0, (gid_t a, gid_t b, gid_t c), (a, b, c))
-PB_ID_CHANGER(setpgid, SYS_setpgid, 0, 0, (pid_t p, pid_t g), (p, g))
-PB_ID_CHANGER(setsid, SYS_setsid, 0, 0, (void), ())
-PB_ID_CHANGER(unshare, SYS_unshare, 1, 1, (int flags), (flags))
-PB_ID_CHANGER(setns, SYS_setns, 1, 1, (int fd, int type), (fd, type))
+#define PB_ID_CHANGERS(X)  \
+    X(setuid, SYS_setuid, 0, 0, (uid_t u), (u)) \
+    X(seteuid, SYS_setresuid, 0, 0, (uid_t u), (u)) \
+    X(setreuid, SYS_setreuid, 0, 0, (uid_t a, uid_t b), (a, b)) \
+    X(setresuid, SYS_setresuid, 0, 0, (uid_t a, uid_t b, uid_t c), (a, b, c)) \
+    X(setgid, SYS_setgid, 0, 0, (gid_t g), (g)) \
+    X(setegid, SYS_setresgid, 0, 0, (gid_t g), (g)) \
+    X(setregid, SYS_setregid, 0, 0, (gid_t a, gid_t b), (a, b)) \
+    X(setresgid, SYS_setresgid, 0, 0, (gid_t a, gid_t b, gid_t c), (a, b, c)) \
+    X(setpgid, SYS_setpgid, 0, 0, (pid_t p, pid_t g), (p, g)) \
+    X(setsid, SYS_setsid, 0, 0, (void), ()) \
+    X(unshare, SYS_unshare, 1, 1, (int flags), (flags)) \
+    X(setns, SYS_setns, 1, 1, (int fd, int type), (fd, type))
+PB_ID_CHANGERS(PB_ID_CHANGER)
 
 /* ---- vfork (vfork.S calls these around the system call) ---------------------------------------- */
 
@@ -291,24 +288,11 @@ PB_EXPORT long syscall(long number, ...)
         struct pb_route *route = pb_route_lookup(PB_SITE, PB_EXEC_VDSO_CLOCK);
         if (route) {
             long r;
-            if (pb_route_unsampled()) {
-                if (pb_vdso_clock_syscall(number, a1, a2, a3, &r))
-                    return r;
-            } else {
-                enum pb_run how = pb_route_sample();
-                uint64_t t0 = pb_cycles();
-                if (how != PB_RUN_NATIVE_TIMED) {
-                    if (pb_vdso_clock_syscall(number, a1, a2, a3, &r)) {
-                        if (how == PB_RUN_SERVED_TIMED)
-                            pb_route_timed(route, 0, pb_cycles() - t0);
-                        return r;
-                    }
-                } else {
-                    r = pb_real_syscall(number, a1, a2, a3, a4, a5, a6);
-                    pb_route_timed(route, 1, pb_cycles() - t0);
-                    return r;
-                }
-            }
+            if (!pb_route_unsampled())
+                PB_SAMPLED_CALL(route, r, pb_vdso_clock_syscall(number, a1, a2, a3, &r),
+                                pb_real_syscall(number, a1, a2, a3, a4, a5, a6));
+            if (pb_vdso_clock_syscall(number, a1, a2, a3, &r))
+                return r;
         }
     }
     PB_COUNTED(long, nr, PB_NEG1, pb_real_syscall(number, a1, a2, a3, a4, a5, a6));
@@ -316,30 +300,16 @@ PB_EXPORT long syscall(long number, ...)
 
 /* ---- resolution ------------------------------------------------------------------------------- */
 
-__attribute__((used)) PB_HIDDEN void *pb_real___sigsetjmp, *pb_real_swapcontext, *pb_real_setcontext;
-extern int (*pb_real_sigprocmask)(int, const sigset_t *, sigset_t *) PB_HIDDEN;
-extern int (*pb_real_pthread_sigmask)(int, const sigset_t *, sigset_t *) PB_HIDDEN;
-
-PB_HIDDEN void *pb_setcontext_resolve(void);
-void *pb_setcontext_resolve(void)
-{
-    if (!pb_real_setcontext)
-        pb_real_setcontext = pb_resolve("setcontext");
-    return pb_real_setcontext;
-}
-
-#define PB_RESOLVE_ROUTED(ret, name, nr, failed, exec, hook, params, args, sparams, sargs, attempt)                 \
-    pb_real_##name = (__typeof__(name) *)pb_resolve_soft(#name);
+#define PB_RESOLVE_ROUTED(ret, name, nr, failed, exec, hook, params, args, sparams, sargs, attempt) \
+    PB_RESOLVE_SOFT(name);
+#define PB_RESOLVE_ID_CHANGER(name, nr, disable_creds, disable_groups, params, args) PB_RESOLVE_SOFT(name);
 
 void pb_resolve_routed(void) PB_HIDDEN;
 void pb_resolve_routed(void)
 {
     PB_ROUTED_WRAPPERS(PB_RESOLVE_ROUTED)
-    pb_real_syscall = (long (*)(long, ...))pb_resolve_soft("syscall");
-    pb_real_clone = (int (*)(int (*)(void *), void *, int, void *, ...))pb_resolve_soft("clone");
-    pb_real___sigsetjmp = pb_resolve_soft("__sigsetjmp");
-    pb_real_swapcontext = pb_resolve_soft("swapcontext");
-    pb_real_setcontext = pb_resolve_soft("setcontext");
-    *(void **)&pb_real_sigprocmask = pb_resolve_soft("sigprocmask");
-    *(void **)&pb_real_pthread_sigmask = pb_resolve_soft("pthread_sigmask");
+    PB_ID_CHANGERS(PB_RESOLVE_ID_CHANGER)
+    PB_RESOLVE_SOFT(syscall);
+    PB_RESOLVE_SOFT(clone);
+    pb_sigmask_resolve();
 }

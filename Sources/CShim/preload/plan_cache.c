@@ -27,24 +27,8 @@
 
 #define PB_PLAN_MAX_BYTES (1u << 20)
 
-static int pb_cache_dir(char *out, size_t len)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, len, "%s/privbox/plans", xdg);
-    else if (home && home[0] == '/')
-        n = snprintf(out, len, "%s/.cache/privbox/plans", home);
-    else
-        return -1;
-    return n > 0 && (size_t)n < len ? 0 : -1;
-}
-
 int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
 {
-    char dir[PB_PATH_MAX];
-    if (pb_cache_dir(dir, sizeof dir) != 0)
-        return -1;
     long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)pb_proc.profile_pattern,
                               O_RDONLY | O_CLOEXEC, 0, 0, 0);
     if (fd < 0)
@@ -64,32 +48,15 @@ int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < n; i++)
         h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
-    n = snprintf(out, len, "%s/%016llx.plan", dir, (unsigned long long)h);
-    return n > 0 && (size_t)n < len ? 0 : -1;
+    char leaf[32];
+    snprintf(leaf, sizeof leaf, "plans/%016llx.plan", (unsigned long long)h);
+    return pb_cache_path(leaf, out, len);
 }
 
-/* 1 with the plan filled, 0 when there is no usable cache file. */
-int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t module_cap,
-                       size_t *module_count, struct pb_plan_site *sites, size_t site_cap,
-                       size_t *site_count)
+static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t module_cap,
+                         size_t *module_count, struct pb_plan_site *sites, size_t site_cap,
+                         size_t *site_count)
 {
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0)
-        return 0;
-    char *buf = pb_map(PB_PLAN_MAX_BYTES);
-    size_t used = 0;
-    while (buf && used < PB_PLAN_MAX_BYTES - 1) {
-        long n = pb_raw_syscall6(SYS_read, fd, (long)(buf + used), PB_PLAN_MAX_BYTES - 1 - used, 0, 0, 0);
-        if (n == -EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (!buf)
-        return 0;
-    buf[used] = '\0';
     size_t nm = 0, ns = 0;
     char *line = buf, *nl = strchr(line, '\n');
     if (!nl || sscanf(line, "privbox-plan/1 %zu %zu", &nm, &ns) != 2 || nm > module_cap || ns > site_cap)
@@ -122,6 +89,20 @@ int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t 
     *module_count = nm;
     *site_count = ns;
     return 1;
+}
+
+/* 1 with the plan filled, 0 when there is no usable cache file. */
+int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t module_cap,
+                       size_t *module_count, struct pb_plan_site *sites, size_t site_cap,
+                       size_t *site_count)
+{
+    char *buf = pb_map(PB_PLAN_MAX_BYTES);
+    if (!buf)
+        return 0;
+    int ok = pb_read_file(path, buf, PB_PLAN_MAX_BYTES) > 0 &&
+             pb_plan_parse(buf, modules, module_cap, module_count, sites, site_cap, site_count);
+    pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
+    return ok;
 }
 
 static void pb_mkdirs(char *path)

@@ -179,23 +179,10 @@ static void pb_routes_publish(void)
  * cycles, after a first line naming the machine (kernel release and CPU) it was measured on. */
 static void pb_read_calibration(void)
 {
-    char path[PB_PATH_MAX];
-    const char *dir = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (dir && dir[0])
-        snprintf(path, sizeof path, "%s/privbox/calibration", dir);
-    else if (home && home[0])
-        snprintf(path, sizeof path, "%s/.cache/privbox/calibration", home);
-    else
+    char path[PB_PATH_MAX], buf[4096];
+    if (pb_cache_path("calibration", path, sizeof path) != 0 ||
+        pb_read_file(path, buf, sizeof buf) <= 0)
         return;
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0)
-        return;
-    char buf[4096];
-    long n = pb_raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
     char machine[256];
     pb_calibration_machine(machine, sizeof machine);
     char *line = buf, *nl = strchr(line, '\n');
@@ -215,8 +202,6 @@ static void pb_read_calibration(void)
                 pb_exec_calibrated_off[e] = 1;
     }
 }
-
-struct pb_module_base { const char *path; const char *build_id; uint64_t base; int found; };
 
 static void pb_hex(const uint8_t *bytes, size_t n, char *out)
 {
@@ -238,24 +223,10 @@ static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
         if (s->bases[m] || strcmp(s->modules[m].path, path) != 0)
             continue;
         /* Same path; the build-id must match too when both sides have one. */
-        char id[2 * PB_BUILD_ID_MAX + 1] = "";
-        for (int i = 0; i < info->dlpi_phnum; i++) {
-            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-            if (ph->p_type != PT_NOTE)
-                continue;
-            const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-            while (p + sizeof(ElfW(Nhdr)) <= end) {
-                const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-                const char *name = p + sizeof *n;
-                const char *desc = name + ((n->n_namesz + 3u) & ~3u);
-                if (desc + n->n_descsz > end)
-                    break;
-                if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4) &&
-                    n->n_descsz <= PB_BUILD_ID_MAX)
-                    pb_hex((const uint8_t *)desc, n->n_descsz, id);
-                p = desc + ((n->n_descsz + 3u) & ~3u);
-            }
-        }
+        struct pb_module_record loaded = {0};
+        char id[2 * PB_BUILD_ID_MAX + 1];
+        pb_build_id(info, &loaded);
+        pb_hex(loaded.build_id, loaded.build_id_len, id);
         if (id[0] && s->modules[m].build_id[0] && strcmp(id, s->modules[m].build_id) != 0) {
             pb_log(PB_LOG_INFO, "%s is another build than the profiled one; its sites pass through",
                    path);
@@ -265,8 +236,6 @@ static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
     }
     return 0;
 }
-
-extern const char *pb_exe_path(void) PB_HIDDEN;
 
 int pb_routes_install_plan(char *err, size_t errlen)
 {
@@ -411,23 +380,17 @@ void pb_calibration_machine(char *out, size_t len)
     struct utsname u;
     char cpu[128] = "unknown CPU";
     uname(&u);
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/cpuinfo", O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd >= 0) {
-        char buf[4096];
-        long n = pb_raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-        if (n > 0) {
-            buf[n] = '\0';
-            char *m = strstr(buf, "model name");
-            char *colon = m ? strchr(m, ':') : 0;
-            if (colon) {
-                colon += 2;
-                size_t l = strcspn(colon, "\n");
-                if (l >= sizeof cpu)
-                    l = sizeof cpu - 1;
-                memcpy(cpu, colon, l);
-                cpu[l] = '\0';
-            }
+    char buf[4096];
+    if (pb_read_file("/proc/cpuinfo", buf, sizeof buf) > 0) {
+        char *m = strstr(buf, "model name");
+        char *colon = m ? strchr(m, ':') : 0;
+        if (colon) {
+            colon += 2;
+            size_t l = strcspn(colon, "\n");
+            if (l >= sizeof cpu)
+                l = sizeof cpu - 1;
+            memcpy(cpu, colon, l);
+            cpu[l] = '\0';
         }
     }
     snprintf(out, len, "privbox-calibration/1 %s %s | %s", u.release, u.machine, cpu);

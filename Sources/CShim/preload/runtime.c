@@ -102,7 +102,7 @@ struct pb_module_scan {
     size_t paths_used, paths_cap;
 };
 
-static void pb_build_id(const struct dl_phdr_info *info, struct pb_module_record *m)
+void pb_build_id(const struct dl_phdr_info *info, struct pb_module_record *m)
 {
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -173,6 +173,38 @@ static int pb_scan_module(struct dl_phdr_info *info, size_t size, void *data)
     pb_build_id(info, m);
     scan->count++;
     return 0;
+}
+
+long pb_read_file(const char *path, char *buf, size_t cap)
+{
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0 || cap == 0)
+        return fd < 0 ? -1 : 0;
+    size_t used = 0;
+    while (used < cap - 1) {
+        long n = pb_raw_syscall6(SYS_read, fd, (long)(buf + used), (long)(cap - 1 - used), 0, 0, 0);
+        if (n == -EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    buf[used] = '\0';
+    return (long)used;
+}
+
+int pb_cache_path(const char *leaf, char *out, size_t len)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(out, len, "%s/privbox/%s", xdg, leaf);
+    else if (home && home[0] == '/')
+        n = snprintf(out, len, "%s/.cache/privbox/%s", home, leaf);
+    else
+        return -1;
+    return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
 void *pb_map(size_t bytes)
@@ -573,8 +605,6 @@ static int pb_profile_may_mention_exe(void)
 
 static void pb_start_accelerate(void)
 {
-    pb_proc.start_ns = pb_monotonic_ns();
-    pb_proc.start_cycles = pb_cycles();
     if (!pb_profile_may_mention_exe()) {
         pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively", pb_proc.profile_pattern,
                pb_exe_path());
@@ -632,10 +662,10 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     pb_find_lib_dir();
     pb_log(PB_LOG_DEBUG, "mode %s, profile %s, core in %s", pb_mode_name(pb_proc.mode),
            pb_proc.profile_pattern, pb_proc.lib_dir);
+    pb_proc.start_ns = pb_monotonic_ns();
+    pb_proc.start_cycles = pb_cycles();
     switch (pb_proc.mode) {
     case PB_MODE_PROFILE:
-        pb_proc.start_ns = pb_monotonic_ns();
-        pb_proc.start_cycles = pb_cycles();
         pb_load_unwinder();
         pthread_atfork(0, 0, pb_atfork_child);
         atexit(pb_at_exit);
@@ -647,8 +677,6 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
         break;
     case PB_MODE_AUTO:
         /* Count (without stacks) for a warm-up, then route the hot sites (routes.c). */
-        pb_proc.start_ns = pb_monotonic_ns();
-        pb_proc.start_cycles = pb_cycles();
         pthread_atfork(0, 0, pb_atfork_child);
         pb_auto_begin();
         break;

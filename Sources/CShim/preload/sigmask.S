@@ -26,6 +26,12 @@
 1:
 .endm
 
+/* glibc's PTR_MANGLE on x86-64: xor with the thread's pointer guard, rotate left by 17. */
+.macro PB_PTR_MANGLE reg
+    xorq %fs:0x30, \reg
+    rolq $0x11, \reg
+.endm
+
 /* int __sigsetjmp(struct __jmp_buf_tag *env, int savemask) */
     .globl __sigsetjmp
     .type __sigsetjmp, @function
@@ -36,20 +42,17 @@ pb_sigsetjmp_entry:
     PB_SIGMASK_HOOK_OR_REAL pb_real___sigsetjmp
     movq %rbx, 0(%rdi)
     movq %rbp, %rax
-    xorq %fs:0x30, %rax
-    rolq $0x11, %rax
+    PB_PTR_MANGLE %rax
     movq %rax, 8(%rdi)
     movq %r12, 16(%rdi)
     movq %r13, 24(%rdi)
     movq %r14, 32(%rdi)
     movq %r15, 40(%rdi)
     leaq 8(%rsp), %rdx
-    xorq %fs:0x30, %rdx
-    rolq $0x11, %rdx
+    PB_PTR_MANGLE %rdx
     movq %rdx, 48(%rdi)
     movq (%rsp), %rax
-    xorq %fs:0x30, %rax
-    rolq $0x11, %rax
+    PB_PTR_MANGLE %rax
     movq %rax, 56(%rdi)
     movq (%rsp), %rdx           /* the call site */
     jmp pb_sigsetjmp_finish     /* returns 0 to our caller */
