@@ -24,7 +24,7 @@ static const struct pb_name pb_bools[] = { {"0", 0}, {"1", 1}, {0, 0} };
 /* Every variable privbox reads. A PRIVBOX_* name outside this list is reported, because a typo
  * (PRIVBOX_MDOE=profile) would otherwise silently run the program natively. */
 static const char *const pb_known_vars[] = {
-    "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", 0,
+    "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", "PRIVBOX_INLINE", 0,
 };
 
 static int pb_lookup(const struct pb_name *table, const char *value, int *out)
@@ -129,6 +129,8 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
                                     &cfg->log_level);
         } else if (strcmp(name, "PRIVBOX_INHERIT") == 0) {
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inherit);
+        } else if (strcmp(name, "PRIVBOX_INLINE") == 0) {
+            status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inline_discovery);
         } else if (strcmp(name, "PRIVBOX_PROFILE") == 0) {
             size_t len = strlen(value);
             if (len == 0)

@@ -53,8 +53,11 @@ extension ReportFormatter {
             out += "  #\(i + 1) \(l.function) at \(l.location): kernel \(formatSeconds(l.kernelNs)), user \(formatSeconds(l.userNs))\n"
             var executable: UInt64 = 0
             var kinds = Set<String>()
+            var inlineServable = 0
             for site in l.sites {
-                if let kind = Acceleration.userSpaceExecutable[site.syscall] {
+                if site.inline && Acceleration.userSpaceExecutable[site.syscall] != nil {
+                    inlineServable += 1 // no wrapper call to route: needs an instrumented copy
+                } else if let kind = Acceleration.userSpaceExecutable[site.syscall] {
                     let siteKernel = l.calls == 0 ? 0 : UInt64(Double(l.kernelNs) * Double(site.calls) / Double(l.calls))
                     executable &+= siteKernel
                     kinds.insert(kind)
@@ -66,6 +69,10 @@ extension ReportFormatter {
             } else {
                 out += "     user-space executors: nothing to serve (no identity, vDSO or signal-mask calls)\n"
             }
+            if inlineServable > 0 {
+                out += "     \(inlineServable) executor-servable site\(inlineServable == 1 ? " is a syscall instruction" : "s are syscall instructions") "
+                out += "(not routable through libc's wrappers; not counted above)\n"
+            }
             if let projection {
                 let (saved, speedup) = projection.apply(to: l)
                 out += "     privbox kernel (PROJECTION, \(fmt1(projection.kernelEntryNs)) ns kernel entry per call): "
@@ -74,7 +81,8 @@ extension ReportFormatter {
             for site in l.sites.prefix(4) {
                 let at = site.file.map { "\($0):\(site.line ?? 0)" } ?? profile.processes.first { $0.pid == l.pid }
                     .map { $0.siteName(module: site.module, offset: site.offset) } ?? ""
-                out += "     \(site.syscall) x\(site.calls) from \(site.function ?? "?") at \(at)\n"
+                out += "     \(site.syscall) x\(site.calls) \(site.inline ? "by a syscall instruction in" : "from") "
+                    + "\(site.function ?? "?") at \(at)\n"
             }
         }
         return out

@@ -68,6 +68,9 @@ public struct LoopSite: Equatable {
     public var function: String?
     public var file: String?
     public var line: Int?
+    /// A `syscall` instruction found by inline discovery: no wrapper returns here, so accelerate
+    /// mode cannot route it (an instrumented copy of the loop could).
+    public var inline: Bool = false
 }
 
 public struct HotLoop: Equatable {
@@ -183,7 +186,7 @@ public enum LoopAnalysis {
                 loop.syscalls[site.syscall, default: 0] &+= calls
                 loop.threads.insert(site.thread)
                 let siteSymbol = symbols[top]
-                if let i = loop.sites.firstIndex(where: { $0.module == site.module && $0.offset == site.offset && $0.syscall == site.syscall }) {
+                if let i = loop.sites.firstIndex(where: { $0.module == site.module && $0.offset == site.offset && $0.syscall == site.syscall && $0.inline == site.inline }) {
                     loop.sites[i].calls &+= calls
                 } else {
                     let siteModule = process.modules.indices.contains(site.module) ? process.modules[site.module] : nil
@@ -191,7 +194,8 @@ public enum LoopAnalysis {
                                                buildID: siteModule?.buildID ?? "", offset: site.offset,
                                                syscall: site.syscall, calls: calls,
                                                function: siteSymbol?.function,
-                                               file: siteSymbol?.file, line: siteSymbol?.line))
+                                               file: siteSymbol?.file, line: siteSymbol?.line,
+                                               inline: site.inline))
                 }
                 byKey[key] = loop
             }
@@ -230,7 +234,7 @@ extension HotLoop {
                     ("function", s.function.map { .string($0) } ?? .null),
                     ("file", s.file.map { .string($0) } ?? .null),
                     ("line", s.line.map { .integer(Int64($0)) } ?? .null),
-                ])
+                ] + (s.inline ? [("inline", JSON.bool(true))] : []))
             })),
         ])
     }

@@ -36,6 +36,9 @@ public enum ExecutorPlan {
                 let loopModule = loop["module"].flatMap(string) ?? ""
                 let loopBuildID = loop["build_id"].flatMap(string) ?? ""
                 for site in sites {
+                    // A syscall instruction (inline discovery) is not a wrapper's call site: no
+                    // route can serve it.
+                    if case .bool(true)? = site["inline"] { continue }
                     guard case let .integer(offset)? = site["offset"], offset >= 0,
                           let name = site["syscall"].flatMap(string),
                           let number = x86_64SyscallNames.firstIndex(of: name), !name.isEmpty else { continue }
@@ -51,7 +54,7 @@ public enum ExecutorPlan {
             let total = process.totalCalls
             var calls: [PlanSite: UInt64] = [:]
             var order: [PlanSite] = []
-            for site in process.sites where process.modules.indices.contains(site.module) {
+            for site in process.sites where process.modules.indices.contains(site.module) && !site.inline {
                 let m = process.modules[site.module]
                 let key = PlanSite(modulePath: m.path, buildID: m.buildID, offset: site.offset,
                                    syscallNumber: site.number)

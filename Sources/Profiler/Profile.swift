@@ -47,10 +47,14 @@ public struct ProfileSite: Equatable {
     /// Time the thread spent outside wrapped calls between its previous wrapped call and this one,
     /// estimated for all calls from the timed ones.
     public var userNs: UInt64
+    /// A `syscall` instruction that no libc wrapper made (found by inline discovery,
+    /// PRIVBOX_INLINE=1): the address is just after the instruction, not a return address.
+    public var inline: Bool
 
     public init(module: Int, offset: UInt64, syscall: String, number: Int, thread: Int,
                 calls: UInt64, checked: UInt64, errors: UInt64, timed: UInt64, kernelNs: UInt64,
-                userNs: UInt64) {
+                userNs: UInt64, inline: Bool = false) {
+        self.inline = inline
         self.module = module
         self.offset = offset
         self.syscall = syscall
@@ -112,6 +116,10 @@ public struct ProcessProfile: Equatable {
     /// Stacks not kept because a thread's stack table (256 distinct stacks) was full.
     public var stacksDropped: UInt64
     public var stacks: [ProfileStack]
+    /// With inline discovery: the calls that trapped (all threads), and the threads whose trap
+    /// budget ran out (their later inline calls were not counted). nil without it.
+    public var inlineTraps: UInt64?
+    public var inlineThreadsSpent: UInt64?
 
     public init(pid: Int, ppid: Int, exe: String, wallNs: UInt64, threads: Int, dropped: UInt64,
                 modules: [ProfileModule], sites: [ProfileSite], stacksDropped: UInt64 = 0,
@@ -199,6 +207,8 @@ extension ProcessProfile {
             ("wall_ns", .integer(Int64(clamping: wallNs))),
             ("threads", .integer(Int64(threads))),
             ("dropped", .integer(Int64(clamping: dropped))),
+        ] + (inlineTraps.map { [("inline_traps", JSON.integer(Int64(clamping: $0))),
+                                ("inline_threads_spent", JSON.integer(Int64(clamping: inlineThreadsSpent ?? 0)))] } ?? []) + [
             ("modules", .array(modules.map {
                 .object([("path", .string($0.path)), ("build_id", .string($0.buildID))])
             })),
@@ -215,7 +225,7 @@ extension ProcessProfile {
                     ("timed", .integer(Int64(clamping: s.timed))),
                     ("kernel_ns", .integer(Int64(clamping: s.kernelNs))),
                     ("user_ns", .integer(Int64(clamping: s.userNs))),
-                ])
+                ] + (s.inline ? [("inline", JSON.bool(true))] : []))
             })),
             ("stacks_dropped", .integer(Int64(clamping: stacksDropped))),
             ("stacks", .array(stacks.map { st in
@@ -240,6 +250,8 @@ extension ProcessProfile {
         wallNs = try d.uint(json, "wall_ns")
         threads = try d.int(json, "threads", 0...1_000_000)
         dropped = try d.uint(json, "dropped")
+        inlineTraps = json["inline_traps"] == nil ? nil : try d.uint(json, "inline_traps")
+        inlineThreadsSpent = json["inline_threads_spent"] == nil ? nil : try d.uint(json, "inline_threads_spent")
         let modulesJSON = try d.array(json, "modules")
         modules = try modulesJSON.enumerated().map { i, m in
             let md = Decoder(path: "\(path).modules[\(i)]")
@@ -264,7 +276,8 @@ extension ProcessProfile {
                 errors: try sd.uint(s, "errors"),
                 timed: try sd.uint(s, "timed"),
                 kernelNs: try sd.uint(s, "kernel_ns"),
-                userNs: try sd.uint(s, "user_ns"))
+                userNs: try sd.uint(s, "user_ns"),
+                inline: s["inline"] == nil ? false : try sd.bool(s, "inline"))
         }
         stacksDropped = try d.uint(json, "stacks_dropped")
         stacks = try d.array(json, "stacks").enumerated().map { i, st in

@@ -5,6 +5,8 @@ public struct SiteTotal: Equatable {
     public var module: Int
     public var offset: UInt64
     public var syscall: String
+    /// A `syscall` instruction found by inline discovery, not a wrapper's call site.
+    public var inline: Bool = false
     public var calls: UInt64 = 0
     public var errors: UInt64 = 0
     public var kernelNs: UInt64 = 0
@@ -22,7 +24,7 @@ extension ProcessProfile {
         var totals: [Key: SiteTotal] = [:]
         for s in sites {
             let key = Key(module: s.module, offset: s.offset, number: s.number)
-            var t = totals[key] ?? SiteTotal(module: s.module, offset: s.offset, syscall: s.syscall)
+            var t = totals[key] ?? SiteTotal(module: s.module, offset: s.offset, syscall: s.syscall, inline: s.inline)
             t.calls &+= s.calls
             t.errors &+= s.estimatedErrors
             t.kernelNs &+= s.kernelNs
@@ -62,6 +64,14 @@ public enum ReportFormatter {
             out += "\(p.threads) thread\(p.threads == 1 ? "" : "s"), \(p.totalCalls) wrapped calls"
             if p.dropped > 0 { out += ", \(p.dropped) not attributed (site table full)" }
             out += "\n"
+            if let traps = p.inlineTraps {
+                out += "  inline discovery: \(traps) system call\(traps == 1 ? "" : "s") made outside libc's "
+                out += "wrappers trapped and counted"
+                if let spent = p.inlineThreadsSpent, spent > 0 {
+                    out += "; \(spent) thread\(spent == 1 ? "" : "s") reached the trap budget (later inline calls not counted)"
+                }
+                out += "\n"
+            }
             let total = p.totalCalls
             if total == 0 {
                 out += "  no wrapped system call was made\n"
@@ -75,7 +85,8 @@ public enum ReportFormatter {
             out += "; \(formatRate(total, ns: p.wallNs)) calls/s\n"
             let rows = p.siteTotals().prefix(top).map { t -> [String] in
                 [String(t.calls), String(t.errors), formatMillis(t.kernelNs), formatMillis(t.userNs),
-                 String(t.threads.count), t.syscall, p.siteName(module: t.module, offset: t.offset)]
+                 String(t.threads.count), t.syscall,
+                 (t.inline ? "syscall instruction before " : "") + p.siteName(module: t.module, offset: t.offset)]
             }
             out += table(header: ["calls", "errors", "in-call ms", "between ms", "threads", "syscall", "call site"],
                          rows: rows, rightAligned: 5, indent: "  ")

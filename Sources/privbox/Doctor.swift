@@ -65,7 +65,8 @@ enum Doctor {
         let names = pb_vdso_symbols(&vdso, vdso.count) == 0 ? String(cString: vdso) : "unreadable"
         out.append(("vdso", names.isEmpty ? "none" : names))
         out.append(("vdso getrandom", names.contains("getrandom") ? "yes" : "no (kernel before 6.11)"))
-        out.append(("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())))
+        out.append(("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
+                    + (pb_probe_syscall_user_dispatch() == 0 ? " (used by privbox profile --inline)" : "")))
         out.append(("rseq", availability(pb_probe_rseq())))
         var uring = availability(pb_probe_io_uring())
         if let disabled = readText("/proc/sys/kernel/io_uring_disabled")?.trimmed {

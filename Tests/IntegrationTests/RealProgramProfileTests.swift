@@ -78,7 +78,9 @@ final class RealProgramProfileTests: XCTestCase {
         XCTAssertEqual(r.status, 0)
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { !$0.hasPrefix("privbox:") }.count, 5000)
         let found = try loops(out)
-        let writes = found.filter { (syscalls($0)["write"] ?? 0) >= 4900 }
+        // A site's calls are split between loops in proportion to its sampled stacks (about one
+        // per millisecond, ~25 in this run), so one sample in another stack moves ~4 %.
+        let writes = found.filter { (syscalls($0)["write"] ?? 0) >= 4750 }
         XCTAssertEqual(writes.count, 1, "\(found)")
         XCTAssertEqual(writes.first.flatMap { string($0, "function") }, "_PyEval_EvalFrameDefault")
     }

@@ -32,8 +32,10 @@ final class ConfigTests: XCTestCase {
 
     func testEveryValidSetting() {
         let (ok, cfg) = parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_LOG=debug", "PRIVBOX_INHERIT=0",
-                               "PRIVBOX_PROFILE=/tmp/p.json"])
+                               "PRIVBOX_PROFILE=/tmp/p.json", "PRIVBOX_INLINE=1"])
         XCTAssertTrue(ok, error(cfg))
+        XCTAssertEqual(cfg.inline_discovery, 1)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=profile"]).config.inline_discovery, 0)
         XCTAssertEqual(cfg.mode, Int32(PB_MODE_ACCELERATE.rawValue))
         XCTAssertEqual(cfg.log_level, Int32(PB_LOG_DEBUG.rawValue))
         XCTAssertEqual(cfg.inherit, 0)
@@ -48,6 +50,7 @@ final class ConfigTests: XCTestCase {
             (["PRIVBOX_MODE=bogus"], "PRIVBOX_MODE=bogus is not valid (expected off, profile, accelerate or auto); running natively"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_LOG=verbose"], "PRIVBOX_LOG=verbose is not valid"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_INHERIT=no"], "PRIVBOX_INHERIT=no is not valid (expected 0 or 1)"),
+            (["PRIVBOX_MODE=profile", "PRIVBOX_INLINE=yes"], "PRIVBOX_INLINE=yes is not valid (expected 0 or 1)"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_MDOE=x"], "unknown variable PRIVBOX_MDOE"),
             (["PRIVBOX_MODE=\u{1b}]0;x\u{7}"], "PRIVBOX_MODE=?]0;x? is not valid"),
             (["PRIVBOX_MODE=" + String(repeating: "a", count: 100)], "aaa... is not valid"),

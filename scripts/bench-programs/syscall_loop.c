@@ -6,6 +6,9 @@
  *   write:   write(2) of one byte to /dev/null
  *   getppid: getppid(2), which no libc caches
  *   pipe:    a one-byte ping-pong over two pipes with a child process (two syscalls per side)
+ *   raw-getppid: getppid through an inline `syscall` instruction, which no wrapper sees (what
+ *            inline discovery traps)
+ *   printf:  printf of a short line to /dev/null with fflush: libc's internal write
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -28,7 +31,7 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: syscall_loop write|getppid|pipe N\n");
+        fprintf(stderr, "usage: syscall_loop write|getppid|pipe|raw-getppid|printf N\n");
         return 64;
     }
     const char *kind = argv[1];
@@ -48,9 +51,11 @@ int main(int argc, char **argv)
             }
             _exit(0);
         }
-    } else if (strcmp(kind, "write") && strcmp(kind, "getppid")) {
+    } else if (strcmp(kind, "write") && strcmp(kind, "getppid") && strcmp(kind, "raw-getppid") &&
+               strcmp(kind, "printf")) {
         return 64;
     }
+    FILE *devnull = fdopen(fd, "w");
     long sink = 0;
     for (int c = 0; c < CHUNKS; c++) {
         double t0 = now_ns();
@@ -60,6 +65,17 @@ int main(int argc, char **argv)
         } else if (!strcmp(kind, "getppid")) {
             for (long i = 0; i < n; i++)
                 sink += getppid();
+        } else if (!strcmp(kind, "raw-getppid")) {
+            for (long i = 0; i < n; i++) {
+                long r;
+                __asm__ volatile("syscall" : "=a"(r) : "a"(110L) : "rcx", "r11", "memory");
+                sink += r;
+            }
+        } else if (!strcmp(kind, "printf")) {
+            for (long i = 0; i < n; i++) {
+                fprintf(devnull, "line %ld\n", i);
+                fflush(devnull);
+            }
         } else {
             for (long i = 0; i < n; i++) {
                 write(ab[1], &byte, 1);

@@ -44,6 +44,8 @@ struct pb_config {
     int mode;              /* enum pb_mode */
     int log_level;         /* enum pb_log_level */
     int inherit;           /* 1: children keep the preload (default); 0: it is removed at start */
+    int inline_discovery;  /* PRIVBOX_INLINE=1: profile mode also traps the system calls that do
+                              not go through libc's wrappers (Syscall User Dispatch) */
     int profile_path_set;  /* PRIVBOX_PROFILE was given */
     char profile_path[PB_PATH_MAX];
     char error[PB_ERROR_MAX]; /* the first problem found, "" if none */

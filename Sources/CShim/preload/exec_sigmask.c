@@ -160,7 +160,10 @@ static inline __attribute__((always_inline)) long pb_sigmask_route(int how, cons
     }
     if (pb_counting) {
         struct pb_call call = pb_begin(site, SYS_rt_sigprocmask);
+        int entered = pb_inline_enter();
         long r = pb_mask_kernel(how, set, old, strip);
+        if (entered)
+            pb_inline_leave(SYS_rt_sigprocmask); /* the new mask may block SIGSYS */
         if (call.slot)
             pb_end(call, r != 0);
         return r;
@@ -371,9 +374,24 @@ static void pb_wrap_installed(int sig)
     pb_real_sigaction(sig, &cur, 0);
 }
 
+/* Inline discovery's view of sigaction (inline_discovery.c): SIGSYS taken out of a handler's
+ * sa_mask, the program's own action and mask reported back. */
+static int pb_sigaction_inline(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    struct sigaction copy;
+    int was_stripped = pb_inline_was_stripped(sig);
+    const struct sigaction *installed = pb_inline_adjust_action(sig, act, &copy);
+    int r = pb_real_sigaction(sig, installed, old);
+    if (r == 0)
+        pb_inline_adjust_old(sig, old, was_stripped);
+    return r;
+}
+
 PB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     PB_RESOLVE(sigaction);
+    if (PB_UNLIKELY(pb_inline_started))
+        return pb_sigaction_inline(sig, act, old); /* profile mode only: no mask tracking there */
     if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)
         return pb_real_sigaction(sig, act, old);
     uint64_t saved;
@@ -409,6 +427,11 @@ PB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction
     PB_EXPORT __sighandler_t name(int sig, __sighandler_t handler)                                  \
     {                                                                                               \
         PB_RESOLVE(name);                                                                           \
+        if (PB_UNLIKELY(pb_inline_started) && sig == SIGSYS) {                                      \
+            pb_inline_stop_all(); /* the program takes SIGSYS: inline discovery ends */             \
+            __sighandler_t was = pb_real_##name(sig, handler);                                      \
+            return pb_inline_is_handler((void *)was) ? SIG_DFL : was; /* as if never installed */   \
+        }                                                                                           \
         if (!pb_sigmask_tracking || sig <= 0 || sig >= PB_NSIG)                                     \
             return pb_real_##name(sig, handler);                                                    \
         PB_RESOLVE(sigaction);                                                                      \

@@ -69,6 +69,10 @@ static struct pb_thread_table *pb_table_create(void)
     } while (!__atomic_compare_exchange_n(&pb_head, &head, t, 1, __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
     pb_my_table = t;
+    /* A thread's first wrapped call registers it for inline discovery (the kernel does not pass
+     * dispatch on to new threads). */
+    if (PB_UNLIKELY(pb_inline_on))
+        pb_inline_thread_start();
     return t;
 }
 

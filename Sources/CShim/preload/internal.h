@@ -73,6 +73,16 @@ void pb_hooks_update(void) PB_HIDDEN;
         if (PB_LIKELY(!pb_counting))                                                                \
             return call;                                                                            \
         struct pb_call pb_call_ = pb_begin(site, nr);                                               \
+        if (PB_UNLIKELY(pb_inline_on)) {                                                            \
+            /* libc's call must not be dispatched (inline_discovery.c): no tail call */             \
+            int pb_entered_ = pb_inline_enter();                                                    \
+            type r = call;                                                                          \
+            if (pb_entered_)                                                                        \
+                pb_inline_leave(nr);                                                                \
+            if (pb_call_.slot)                                                                      \
+                pb_end(pb_call_, failed);                                                           \
+            return r;                                                                               \
+        }                                                                                           \
         if (!pb_call_.slot)                                                                         \
             return call;                                                                            \
         type r = call;                                                                              \
@@ -139,6 +149,7 @@ struct pb_thread_table {
     uint32_t time_next;       /* time the next wrapped call */
     uint64_t armed_at;        /* TSC when the previous (arming) call returned, if time_next */
     uint64_t next_stack;      /* CLOCK_MONOTONIC ns after which the next stack sample is due */
+    volatile unsigned char *sud_selector; /* the thread's dispatch selector, once registered */
     struct pb_slot slots[PB_TABLE_SLOTS];
     struct pb_stack stacks[PB_STACK_SLOTS];
 };
@@ -172,6 +183,44 @@ void pb_end(struct pb_call call, int failed) PB_HIDDEN;
 struct pb_thread_table *pb_tables_head(void) PB_HIDDEN;
 /* Forget every table (in a fork child: the parent's counts stay the parent's). */
 void pb_tables_reset_after_fork(void) PB_HIDDEN;
+
+/* ---- inline discovery (inline_discovery.c, profile mode with PRIVBOX_INLINE=1) --------------- */
+
+/* Added to the syscall number a trapped (inline) call is counted under: x86-64 numbers are below
+ * 512, and the slot key keeps 10 bits of the number. */
+#define PB_INLINE_NR 512u
+/* Non-zero while Syscall User Dispatch discovery runs in this process. */
+extern volatile int pb_inline_on PB_HIDDEN;
+extern int pb_inline_started PB_HIDDEN;
+extern PB_TLS volatile unsigned char pb_sud_selector PB_HIDDEN;
+extern PB_TLS int pb_sud_depth PB_HIDDEN;
+/* Around a libc call a wrapper makes: the call must not be dispatched. Nests (signal handlers). */
+static inline int pb_inline_enter(void)
+{
+    if (PB_LIKELY(!pb_inline_on))
+        return 0;
+    pb_sud_depth++;
+    __atomic_store_n(&pb_sud_selector, 0, __ATOMIC_RELAXED);
+    __asm__ volatile("" ::: "memory");
+    return 1;
+}
+void pb_inline_leave_slow(unsigned nr) PB_HIDDEN;
+static inline void pb_inline_leave(unsigned nr)
+{
+    __asm__ volatile("" ::: "memory");
+    pb_inline_leave_slow(nr);
+}
+int pb_inline_start(char *why, size_t why_len) PB_HIDDEN;
+void pb_inline_thread_start(void) PB_HIDDEN;
+void pb_inline_after_fork_child(void) PB_HIDDEN;
+void pb_inline_stop_all(void) PB_HIDDEN;
+void pb_inline_finish(uint64_t *traps, uint32_t *threads_spent) PB_HIDDEN;
+struct sigaction;
+const struct sigaction *pb_inline_adjust_action(int sig, const struct sigaction *act,
+                                                struct sigaction *copy) PB_HIDDEN;
+void pb_inline_adjust_old(int sig, struct sigaction *old, int was_stripped) PB_HIDDEN;
+int pb_inline_was_stripped(int sig) PB_HIDDEN;
+int pb_inline_is_handler(void *handler) PB_HIDDEN;
 
 /* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
 
@@ -232,6 +281,9 @@ struct pb_snapshot {
     const struct pb_stack_record *stacks;
     const struct pb_frame_record *frames;
     uint64_t stacks_dropped;
+    int inline_discovery;   /* PRIVBOX_INLINE was on: sites with nr >= PB_INLINE_NR were trapped */
+    uint64_t inline_traps;  /* dispatched calls, all threads */
+    uint32_t inline_threads_spent; /* threads whose trap budget ran out */
 };
 
 /* Writes the snapshot as a profile file (JSON, atomically). 0, or -1 with one sentence in err. */

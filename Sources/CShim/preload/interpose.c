@@ -353,12 +353,17 @@ static pid_t pb_forked(pid_t (*real)(void), int run_child_hook, uintptr_t site)
     struct pb_call call = {0, 0};
     if (counting)
         call = pb_begin(site, SYS_clone);
+    int entered = pb_inline_enter();
     pid_t r = real();
     if (r == 0) {
         if (counting && run_child_hook)
             pb_after_fork_child();
+        if (entered)
+            pb_inline_leave(SYS_clone);
         return r;
     }
+    if (entered)
+        pb_inline_leave(SYS_clone);
     if (call.slot)
         pb_end(call, r == -1);
     return r;
@@ -384,7 +389,10 @@ PB_EXPORT void closefrom(int lowfd)
         return;
     }
     struct pb_call call = pb_begin(PB_SITE, SYS_close_range);
+    int entered = pb_inline_enter();
     pb_real_closefrom(lowfd);
+    if (entered)
+        pb_inline_leave(SYS_close_range);
     if (call.slot)
         pb_end(call, 0);
 }

@@ -160,6 +160,10 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
     pb_field_u64(o, "      ", "wall_ns", (uint64_t)elapsed_ns, 0);
     pb_field_u64(o, "      ", "threads", s->threads, 0);
     pb_field_u64(o, "      ", "dropped", s->dropped, 0);
+    if (s->inline_discovery) {
+        pb_field_u64(o, "      ", "inline_traps", s->inline_traps, 0);
+        pb_field_u64(o, "      ", "inline_threads_spent", s->inline_threads_spent, 0);
+    }
     pb_puts(o, "      \"modules\": [");
     for (size_t i = 0; i < s->module_count; i++) {
         const struct pb_module_record *m = &s->modules[i];
@@ -177,10 +181,13 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
     pb_puts(o, "      \"sites\": [");
     for (size_t i = 0; i < s->site_count; i++) {
         const struct pb_site_record *r = &s->sites[i];
-        const char *name = r->syscall_nr < 1024 ? pb_syscall_names[r->syscall_nr] : 0;
+        /* A trapped call is counted under nr + PB_INLINE_NR (inline_discovery.c). */
+        int trapped = s->inline_discovery && r->syscall_nr >= PB_INLINE_NR;
+        unsigned nr = trapped ? r->syscall_nr - PB_INLINE_NR : r->syscall_nr;
+        const char *name = nr < 1024 ? pb_syscall_names[nr] : 0;
         char fallback[32];
         if (!name) {
-            snprintf(fallback, sizeof fallback, "syscall_%u", r->syscall_nr);
+            snprintf(fallback, sizeof fallback, "syscall_%u", nr);
             name = fallback;
         }
         pb_puts(o, i ? ",\n        {\"module\": " : "\n        {\"module\": ");
@@ -190,7 +197,9 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
         pb_puts(o, ", \"syscall\": ");
         pb_put_string(o, name);
         pb_puts(o, ", \"nr\": ");
-        pb_put_u64(o, r->syscall_nr);
+        pb_put_u64(o, nr);
+        if (trapped)
+            pb_puts(o, ", \"inline\": true"); /* a `syscall` instruction, not a wrapper call */
         pb_puts(o, ", \"thread\": ");
         pb_put_u64(o, r->thread);
         pb_puts(o, ", \"calls\": ");

@@ -249,6 +249,12 @@ static int32_t pb_module_of(const struct pb_module_scan *scan, uint64_t addr, ui
 
 static void pb_write_profile(void)
 {
+    /* Inline discovery: this thread's calls from here on are privbox's, never dispatched. */
+    int inline_used = pb_inline_started;
+    uint64_t inline_traps = 0;
+    uint32_t inline_spent = 0;
+    if (inline_used)
+        pb_inline_finish(&inline_traps, &inline_spent);
     if (!__atomic_exchange_n(&pb_counting, 0, __ATOMIC_SEQ_CST))
         return; /* not counting (or already written) */
     uint64_t end_ns = pb_monotonic_ns(), end_cycles = pb_cycles();
@@ -354,6 +360,9 @@ static void pb_write_profile(void)
         .stacks = stacks,
         .frames = frames,
         .stacks_dropped = stacks_dropped,
+        .inline_discovery = inline_used,
+        .inline_traps = inline_traps,
+        .inline_threads_spent = inline_spent,
     };
     char err[PB_ERROR_MAX] = "";
     if (pb_write_profile_file(&snap, err, sizeof err) != 0)
@@ -423,6 +432,8 @@ void pb_after_fork_child(void)
     pb_tables_reset_after_fork();
     pb_proc.start_ns = pb_monotonic_ns();
     pb_proc.start_cycles = pb_cycles();
+    if (pb_inline_on)
+        pb_inline_after_fork_child();
 }
 
 static void pb_atfork_child(void)
@@ -478,7 +489,7 @@ static void pb_stop_inheritance(void)
         *out = '\0';
     }
     static const char *const names[] = {"PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG",
-                                        "PRIVBOX_INHERIT", 0};
+                                        "PRIVBOX_INHERIT", "PRIVBOX_INLINE", 0};
     for (const char *const *n = names; *n; n++)
         unsetenv(*n);
     const char *left = getenv("LD_PRELOAD");
@@ -664,6 +675,8 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
            pb_proc.profile_pattern, pb_proc.lib_dir);
     pb_proc.start_ns = pb_monotonic_ns();
     pb_proc.start_cycles = pb_cycles();
+    if (cfg.inline_discovery && pb_proc.mode != PB_MODE_PROFILE)
+        pb_log(PB_LOG_WARN, "PRIVBOX_INLINE=1 only applies to profile mode; ignored");
     switch (pb_proc.mode) {
     case PB_MODE_PROFILE:
         pb_load_unwinder();
@@ -671,6 +684,11 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
         atexit(pb_at_exit);
         pb_counting = 1;
         pb_hooks_update();
+        if (cfg.inline_discovery) {
+            char why[160];
+            if (pb_inline_start(why, sizeof why) != 0)
+                pb_log(PB_LOG_WARN, "no inline discovery: %s; profiling libc's wrappers only", why);
+        }
         break;
     case PB_MODE_ACCELERATE:
         pb_start_accelerate();
