@@ -116,6 +116,20 @@ final class InlineDiscoveryTests: XCTestCase {
         XCTAssertEqual(inlineCalls(try XCTUnwrap(run.profile.processes.first))["kill@inline"], 300)
     }
 
+    func testHandlerWithFullMaskInstalledRawlyIsStripped() throws {
+        // Installed through syscall(): its full mask would block SIGSYS while it runs, and its
+        // return (a restorer outside privbox) would be dispatched and killed. Output differs
+        // natively only in how many "a"s the 20+ alarms wrote, so only the verdict is compared.
+        let prog = try program()
+        let s = try Scratch()
+        let r = try Runner.run([Paths.cli, "profile", "--inline", "-o", s.path("raw.json"), "--", prog, "rawaction"],
+                               environment: Runner.cleanEnvironment)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasSuffix("alarms handled: 1\n"), r.stdout.suffix(60).description)
+        let p = try XCTUnwrap(try ProfileIO.read(path: s.path("raw.json")).processes.first)
+        XCTAssertGreaterThan(inlineCalls(p)["getpid@inline"] ?? 0, 0)
+    }
+
     func testProgramsOwnSigsysHandlerEndsDiscoveryAndGetsItsSignal() throws {
         let run = try profiled("sigsys", 200)
         XCTAssertTrue(run.stdout.contains("own SIGSYS handler, code 0\n"), run.stdout)

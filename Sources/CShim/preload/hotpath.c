@@ -127,6 +127,15 @@ static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int samp
     pb_bump(&t->stacks_dropped, 1);
 }
 
+/* This thread's table, created if it has none yet (null if it cannot be mapped). */
+struct pb_thread_table *pb_my_table_get(void)
+{
+    struct pb_thread_table *t = pb_my_table;
+    if (!t && !pb_no_table)
+        t = pb_table_create();
+    return t;
+}
+
 struct pb_call pb_begin(uintptr_t site, unsigned nr)
 {
     struct pb_call none = {0, 0};

@@ -54,6 +54,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <linux/audit.h>
 #include <ucontext.h>
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
@@ -79,9 +80,12 @@ enum pb_inline_state {
 
 volatile int pb_inline_on;
 int pb_inline_started; /* discovery ran in this process (sites may carry PB_INLINE_NR) */
-PB_TLS volatile unsigned char pb_sud_selector;
+PB_TLS volatile unsigned char *pb_sud_selector;
 PB_TLS int pb_sud_depth;
 static PB_TLS unsigned char pb_sud_state;
+/* The thread that registered (a vfork or CLONE_VM child runs on its parent's TLS, without
+ * dispatch: it must not change the parent's state). */
+static PB_TLS long pb_sud_tid;
 static PB_TLS uint32_t pb_sud_traps;
 static uintptr_t pb_text_start, pb_text_len;
 /* Process totals for the exit report. */
@@ -133,7 +137,9 @@ static int pb_find_own_text(struct dl_phdr_info *info, size_t size, void *data)
 
 static inline void pb_set_selector(unsigned char v)
 {
-    __atomic_store_n(&pb_sud_selector, v, __ATOMIC_RELAXED);
+    volatile unsigned char *sel = pb_sud_selector;
+    if (sel)
+        __atomic_store_n(sel, v, __ATOMIC_RELAXED);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -143,6 +149,8 @@ static void pb_inline_settle(void)
 {
     if (pb_sud_state != PB_INLINE_ACTIVE && pb_sud_state != PB_INLINE_PAUSED)
         return;
+    if (pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0) != pb_sud_tid)
+        return; /* a vfork/CLONE_VM child on this thread's memory: the parent's state stays */
     uint64_t mask = 0;
     pb_raw_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&mask, 8, 0, 0);
     if (mask & (1ull << (SIGSYS - 1)) || !pb_inline_on) {
@@ -158,22 +166,25 @@ void pb_inline_thread_start(void)
 {
     if (!pb_inline_on)
         return;
-    if (pb_sud_state != PB_INLINE_UNREGISTERED) {
-        /* registered before its table existed (the main thread, a fork child) */
-        if (pb_my_table)
-            pb_my_table->sud_selector = &pb_sud_selector;
+    if (pb_sud_state != PB_INLINE_UNREGISTERED)
+        return;
+    pb_sud_state = PB_INLINE_PAUSED; /* creating the table below comes back here: no twice */
+    struct pb_thread_table *t = pb_my_table_get();
+    if (!t) {
+        pb_sud_state = PB_INLINE_SPENT; /* no table, no selector: not registered */
         return;
     }
-    pb_set_selector(PB_SUD_ALLOW);
+    t->sud_selector = PB_SUD_ALLOW;
     long r = pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
-                             (long)pb_text_start, (long)pb_text_len, (long)&pb_sud_selector, 0);
+                             (long)pb_text_start, (long)pb_text_len, (long)&t->sud_selector, 0);
     if (r != 0) {
         pb_sud_state = PB_INLINE_SPENT;
         return;
     }
+    pb_sud_selector = &t->sud_selector;
+    pb_sud_tid = pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    t->sud_registered = 1;
     pb_sud_state = PB_INLINE_PAUSED;
-    if (pb_my_table)
-        pb_my_table->sud_selector = &pb_sud_selector;
     if (pb_sud_depth == 0)
         pb_inline_settle();
     /* else: the wrapper running now settles it when it returns */
@@ -193,6 +204,7 @@ void pb_inline_after_fork_child(void)
 {
     /* The child inherits neither dispatch nor anything the parent's thread knew. */
     pb_sud_state = PB_INLINE_UNREGISTERED;
+    pb_sud_selector = 0; /* the parent's table: the child gets its own */
     pb_sud_traps = 0;
     pb_inline_traps_total = 0; /* the child's profile counts the child's traps */
     pb_inline_threads_spent = 0;
@@ -206,9 +218,10 @@ void pb_inline_stop_all(void)
     if (!pb_inline_on)
         return;
     pb_inline_on = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next)
-        if (t->sud_selector)
-            __atomic_store_n(t->sud_selector, PB_SUD_ALLOW, __ATOMIC_SEQ_CST);
+        if (t->sud_registered)
+            __atomic_store_n(&t->sud_selector, PB_SUD_ALLOW, __ATOMIC_SEQ_CST);
     pb_set_selector(PB_SUD_ALLOW);
 }
 
@@ -234,6 +247,7 @@ static int pb_inline_must_run_in_place(long nr, const greg_t *g)
     case SYS_execveat:
     case SYS_exit:
     case SYS_restart_syscall:
+    case SYS_arch_prctl:     /* ARCH_SET_FS moves the TLS this handler runs on */
         return 1;
     case SYS_rt_sigaction:   /* the program taking SIGSYS: discovery ends first */
         if (g[REG_RDI] == SIGSYS && g[REG_RSI])
@@ -280,11 +294,14 @@ static void pb_inline_sigsys(int sig, siginfo_t *si, void *context)
     pb_set_selector(PB_SUD_ALLOW); /* what this handler calls is privbox's */
     __atomic_fetch_add(&pb_inline_traps_total, 1, __ATOMIC_RELAXED);
 
+    /* int $0x80 from 64-bit code: i386 numbers and registers, run in place. */
+    int native_abi = si->si_arch == AUDIT_ARCH_X86_64;
     struct pb_call call = {0, 0};
-    if (pb_counting && nr >= 0 && nr < 512)
+    if (pb_counting && native_abi && nr >= 0 && nr < 512)
         call = pb_begin(site, (unsigned)nr | PB_INLINE_NR);
+    int in_place = !native_abi || pb_inline_must_run_in_place(nr, g);
     int spent = ++pb_sud_traps >= PB_INLINE_BUDGET;
-    if (spent || pb_inline_must_run_in_place(nr, g)) {
+    if (spent || in_place) {
         g[REG_RIP] -= 2; /* `syscall` is two bytes; rax holds the number again (the kernel
                             restored it before raising SIGSYS) */
         g[REG_RAX] = nr;
@@ -363,6 +380,20 @@ int pb_inline_start(char *why, size_t why_len)
     }
     pb_inline_started = 1;
     pb_inline_on = 1;
+    /* Handlers installed before this constructor ran (other libraries' constructors): SIGSYS
+     * out of their masks too. */
+    for (int sig = 1; sig < 65; sig++) {
+        struct pb_kernel_sigaction cur;
+        if (sig == SIGSYS || sig == SIGKILL || sig == SIGSTOP ||
+            pb_raw_syscall6(SYS_rt_sigaction, sig, 0, (long)&cur, 8, 0, 0) != 0)
+            continue;
+        if (cur.handler != (void *)SIG_DFL && cur.handler != (void *)SIG_IGN &&
+            (cur.mask & (1ull << (SIGSYS - 1)))) {
+            cur.mask &= ~(1ull << (SIGSYS - 1));
+            if (pb_raw_syscall6(SYS_rt_sigaction, sig, (long)&cur, 0, 8, 0, 0) == 0)
+                pb_sigsys_stripped[sig] = 1;
+        }
+    }
     pb_inline_thread_start();
     return 0;
 }
@@ -420,4 +451,26 @@ int pb_inline_was_stripped(int sig)
 int pb_inline_is_handler(void *handler)
 {
     return handler == (void *)pb_inline_sigsys;
+}
+
+long pb_inline_filter_raw(long nr, long a1, long a2, void *scratch)
+{
+    if (nr == SYS_prctl && a1 == PR_SET_SYSCALL_USER_DISPATCH) {
+        pb_inline_stop_all();
+        return a2;
+    }
+    if (nr != SYS_rt_sigaction || !a2)
+        return a2;
+    if (a1 == SIGSYS) {
+        pb_inline_stop_all();
+        return a2;
+    }
+    struct pb_kernel_sigaction *copy = scratch;
+    struct iovec local = {copy, sizeof *copy}, remote = {(void *)a2, sizeof *copy};
+    long got = pb_raw_syscall6(SYS_process_vm_readv, pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                               (long)&local, 1, (long)&remote, 1, 0);
+    if (got != (long)sizeof *copy || !(copy->mask & (1ull << (SIGSYS - 1))))
+        return a2;
+    copy->mask &= ~(1ull << (SIGSYS - 1));
+    return (long)copy;
 }

@@ -149,7 +149,10 @@ struct pb_thread_table {
     uint32_t time_next;       /* time the next wrapped call */
     uint64_t armed_at;        /* TSC when the previous (arming) call returned, if time_next */
     uint64_t next_stack;      /* CLOCK_MONOTONIC ns after which the next stack sample is due */
-    volatile unsigned char *sud_selector; /* the thread's dispatch selector, once registered */
+    volatile unsigned char sud_selector; /* the thread's dispatch selector (inline discovery):
+                                            here, not in TLS, because tables are never freed and
+                                            another thread may write it (pb_inline_stop_all) */
+    unsigned char sud_registered;
     struct pb_slot slots[PB_TABLE_SLOTS];
     struct pb_stack stacks[PB_STACK_SLOTS];
 };
@@ -192,7 +195,8 @@ void pb_tables_reset_after_fork(void) PB_HIDDEN;
 /* Non-zero while Syscall User Dispatch discovery runs in this process. */
 extern volatile int pb_inline_on PB_HIDDEN;
 extern int pb_inline_started PB_HIDDEN;
-extern PB_TLS volatile unsigned char pb_sud_selector PB_HIDDEN;
+/* The registered thread's selector (in its never-freed table), null until registration. */
+extern PB_TLS volatile unsigned char *pb_sud_selector PB_HIDDEN;
 extern PB_TLS int pb_sud_depth PB_HIDDEN;
 /* Around a libc call a wrapper makes: the call must not be dispatched. Nests (signal handlers). */
 static inline int pb_inline_enter(void)
@@ -200,7 +204,9 @@ static inline int pb_inline_enter(void)
     if (PB_LIKELY(!pb_inline_on))
         return 0;
     pb_sud_depth++;
-    __atomic_store_n(&pb_sud_selector, 0, __ATOMIC_RELAXED);
+    volatile unsigned char *sel = pb_sud_selector;
+    if (sel)
+        __atomic_store_n(sel, 0, __ATOMIC_RELAXED);
     __asm__ volatile("" ::: "memory");
     return 1;
 }
@@ -221,6 +227,10 @@ const struct sigaction *pb_inline_adjust_action(int sig, const struct sigaction 
 void pb_inline_adjust_old(int sig, struct sigaction *old, int was_stripped) PB_HIDDEN;
 int pb_inline_was_stripped(int sig) PB_HIDDEN;
 int pb_inline_is_handler(void *handler) PB_HIDDEN;
+/* syscall()'s view: a raw rt_sigaction gets SIGSYS out of its mask (the copy goes in *scratch,
+ * 32 bytes) and one for SIGSYS, or a dispatch prctl, ends discovery. Returns the act argument. */
+long pb_inline_filter_raw(long nr, long a1, long a2, void *scratch) PB_HIDDEN;
+struct pb_thread_table *pb_my_table_get(void) PB_HIDDEN;
 
 /* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
 

@@ -295,6 +295,9 @@ PB_EXPORT long syscall(long number, ...)
                 return r;
         }
     }
+    uint64_t scratch[4];
+    if (PB_UNLIKELY(pb_inline_on))
+        a2 = pb_inline_filter_raw(number, a1, a2, scratch); /* inline_discovery.c */
     PB_COUNTED(long, nr, PB_NEG1, pb_real_syscall(number, a1, a2, a3, a4, a5, a6));
 }
 

@@ -253,8 +253,11 @@ static void pb_write_profile(void)
     int inline_used = pb_inline_started;
     uint64_t inline_traps = 0;
     uint32_t inline_spent = 0;
-    if (inline_used)
+    if (inline_used) {
+        /* Discovery ends in every thread: from here the wrappers stop marking their calls. */
+        pb_inline_stop_all();
         pb_inline_finish(&inline_traps, &inline_spent);
+    }
     if (!__atomic_exchange_n(&pb_counting, 0, __ATOMIC_SEQ_CST))
         return; /* not counting (or already written) */
     uint64_t end_ns = pb_monotonic_ns(), end_cycles = pb_cycles();

@@ -9,6 +9,8 @@
  *   sigsys     the program installs its own SIGSYS handler and sends itself SIGSYS
  *   fork N     the inline loop in a fork child, then in the parent
  *   threads N  the inline loop in two threads at once
+ *   rawaction  a SIGALRM handler with a full sa_mask installed by syscall(SYS_rt_sigaction),
+ *              interrupting a loop of inline calls 20 times and making one itself
  * stdout depends only on what the calls returned, so it must be the same natively and profiled.
  */
 #define _GNU_SOURCE
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +66,25 @@ static void on_sys(int sig, siginfo_t *si, void *uc)
     int len = snprintf(line, sizeof line, "own SIGSYS handler, code %d\n", si->si_code);
     raw3(SYS_write, 1, (long)line, len);
 }
+
+static volatile int alarms;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    raw3(SYS_write, 1, (long)"a", 1);
+    alarms++;
+}
+
+/* The kernel's struct sigaction (what syscall(SYS_rt_sigaction) takes). */
+struct kernel_action {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+extern void pb_test_restore_rt(void);
+__asm__(".text\n.type pb_test_restore_rt, @function\npb_test_restore_rt:\n"
+        "    movq $15, %rax\n    syscall\n    hlt\n");
 
 static long thread_n;
 static void *thread_main(void *arg)
@@ -134,6 +156,19 @@ int main(int argc, char **argv)
             total += (long)r;
         }
         printf("\nthreads: same pid %ld of %ld\n", total, 2 * n);
+    } else if (!strcmp(what, "rawaction")) {
+        struct kernel_action ka = {on_alarm, 0x04000000 /* SA_RESTORER */ | SA_RESTART,
+                                   pb_test_restore_rt, ~0ul};
+        if (syscall(SYS_rt_sigaction, SIGALRM, &ka, 0, 8) != 0)
+            return 2;
+        struct itimerval it = {{0, 2000}, {0, 2000}};
+        setitimer(ITIMER_REAL, &it, 0);
+        long spins = 0;
+        while (alarms < 20)
+            spins += raw3(SYS_getpid, 0, 0, 0) > 0;
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, 0);
+        printf("\nalarms handled: %d\n", alarms >= 20);
     } else {
         return 64;
     }
