@@ -249,14 +249,6 @@ static int pb_inline_must_run_in_place(long nr, const greg_t *g)
     case SYS_restart_syscall:
     case SYS_arch_prctl:     /* ARCH_SET_FS moves the TLS this handler runs on */
         return 1;
-    case SYS_rt_sigaction:   /* the program taking SIGSYS: discovery ends first */
-        if (g[REG_RDI] == SIGSYS && g[REG_RSI])
-            pb_inline_stop_all();
-        return 0;
-    case SYS_prctl:          /* the program configuring dispatch itself */
-        if (g[REG_RDI] == PR_SET_SYSCALL_USER_DISPATCH)
-            pb_inline_stop_all();
-        return 0;
     default:
         return nr < 0 || nr >= 512;
     }
@@ -323,22 +315,8 @@ static void pb_inline_sigsys(int sig, siginfo_t *si, void *context)
     memcpy(&mask, &uc->uc_sigmask, sizeof mask);
     mask |= 1ull << (SIGSYS - 1);
     pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0, 0);
-    long arg2 = g[REG_RSI];
-    struct pb_kernel_sigaction stripped;
-    if (nr == SYS_rt_sigaction && arg2 && g[REG_RDI] != SIGSYS) {
-        /* An action installed by a raw rt_sigaction (libc's internal ones): SIGSYS out of its
-         * mask, as for sigaction() (pb_inline_adjust_action; here the program reads back the
-         * stripped mask). */
-        /* Read through the kernel: a bad pointer gives EFAULT from the call, as natively,
-         * instead of a fault here. */
-        struct iovec local = {&stripped, sizeof stripped}, remote = {(void *)arg2, sizeof stripped};
-        long got = pb_raw_syscall6(SYS_process_vm_readv, pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0),
-                                   (long)&local, 1, (long)&remote, 1, 0);
-        if (got == (long)sizeof stripped && (stripped.mask & (1ull << (SIGSYS - 1)))) {
-            stripped.mask &= ~(1ull << (SIGSYS - 1));
-            arg2 = (long)&stripped;
-        }
-    }
+    struct pb_kernel_sigaction scratch; /* a raw rt_sigaction's act without SIGSYS in its mask */
+    long arg2 = pb_inline_filter_raw(nr, g[REG_RDI], g[REG_RSI], &scratch);
     long r = pb_raw_syscall6(nr, g[REG_RDI], arg2, g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
     /* Everything blocked again before the selector may say BLOCK: the return to the program
      * (rt_sigreturn, in privbox's region) restores its mask atomically. */
@@ -368,6 +346,16 @@ int pb_inline_start(char *why, size_t why_len)
         return -1;
     }
     pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+    /* SIGSYS must be at its default: a handler of the program's (installed by a constructor
+     * that ran before this one) would be replaced, and an ignored SIGSYS, which exec passes on,
+     * would reach the programs this one starts as the default once privbox's handler was in. */
+    struct pb_kernel_sigaction before;
+    if (pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, 0, (long)&before, 8, 0, 0) != 0 ||
+        before.handler != (void *)SIG_DFL) {
+        snprintf(why, why_len, "SIGSYS is %s in this process",
+                 before.handler == (void *)SIG_IGN ? "ignored" : "handled");
+        return -1;
+    }
     struct pb_kernel_sigaction sa = {0};
     sa.handler = (void *)pb_inline_sigsys;
     sa.flags = SA_SIGINFO | SA_RESTORER | SA_RESTART;
@@ -453,6 +441,11 @@ int pb_inline_is_handler(void *handler)
     return handler == (void *)pb_inline_sigsys;
 }
 
+/* The rules for a raw rt_sigaction or prctl, trapped or made through syscall(): the program
+ * taking SIGSYS or configuring dispatch itself ends discovery first; any other action gets
+ * SIGSYS out of its mask (as sigaction() does, pb_inline_adjust_action; the program then reads
+ * back the stripped mask). The act is read through the kernel, so a bad pointer still gives
+ * EFAULT from the call itself instead of a fault here. */
 long pb_inline_filter_raw(long nr, long a1, long a2, void *scratch)
 {
     if (nr == SYS_prctl && a1 == PR_SET_SYSCALL_USER_DISPATCH) {
