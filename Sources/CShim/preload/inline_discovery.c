@@ -184,7 +184,6 @@ void pb_inline_thread_start(void)
     pb_sud_selector = &t->sud_selector;
     pb_sud_tid = pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
     t->sud_registered = 1;
-    pb_sud_state = PB_INLINE_PAUSED;
     if (pb_sud_depth == 0)
         pb_inline_settle();
     /* else: the wrapper running now settles it when it returns */
@@ -386,11 +385,9 @@ int pb_inline_start(char *why, size_t why_len)
     return 0;
 }
 
-/* Exit: this thread's calls from here on are privbox's. */
-void pb_inline_finish(uint64_t *traps, uint32_t *threads_spent)
+/* The process's totals, for its profile. */
+void pb_inline_totals(uint64_t *traps, uint32_t *threads_spent)
 {
-    pb_sud_depth++;
-    pb_set_selector(PB_SUD_ALLOW);
     *traps = __atomic_load_n(&pb_inline_traps_total, __ATOMIC_RELAXED);
     *threads_spent = __atomic_load_n(&pb_inline_threads_spent, __ATOMIC_RELAXED);
 }

@@ -220,7 +220,7 @@ int pb_inline_start(char *why, size_t why_len) PB_HIDDEN;
 void pb_inline_thread_start(void) PB_HIDDEN;
 void pb_inline_after_fork_child(void) PB_HIDDEN;
 void pb_inline_stop_all(void) PB_HIDDEN;
-void pb_inline_finish(uint64_t *traps, uint32_t *threads_spent) PB_HIDDEN;
+void pb_inline_totals(uint64_t *traps, uint32_t *threads_spent) PB_HIDDEN;
 struct sigaction;
 const struct sigaction *pb_inline_adjust_action(int sig, const struct sigaction *act,
                                                 struct sigaction *copy) PB_HIDDEN;
@@ -320,6 +320,9 @@ void *pb_map(size_t bytes) PB_HIDDEN;
 /* Up to cap-1 bytes of the file at path, NUL-terminated, read with raw calls (nothing interposed;
  * the descriptor is closed before returning). Bytes read, or -1 if it cannot be opened. */
 long pb_read_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
+/* All of buf to fd with raw write calls, retrying EINTR: 0, or -errno (-EIO when the descriptor
+ * took nothing). */
+long pb_write_all(int fd, const char *buf, size_t len) PB_HIDDEN;
 /* $XDG_CACHE_HOME/privbox/<leaf>, else $HOME/.cache/privbox/<leaf>; only absolute directories
  * count, as the XDG specification says. 0, or -1 when there is none or it is too long. */
 int pb_cache_path(const char *leaf, char *out, size_t len) PB_HIDDEN;

@@ -140,17 +140,9 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0);
     if (fd < 0)
         return;
-    size_t off = 0;
-    while (off < used) {
-        long n = pb_raw_syscall6(SYS_write, fd, (long)(buf + off), (long)(used - off), 0, 0, 0);
-        if (n == -EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
+    long written = pb_write_all((int)fd, buf, used);
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (off == used)
+    if (written == 0)
         pb_raw_syscall6(SYS_rename, (long)tmp, (long)path, 0, 0, 0, 0);
     else
         pb_raw_syscall6(SYS_unlink, (long)tmp, 0, 0, 0, 0, 0);

@@ -31,15 +31,10 @@ struct pb_out {
 
 static void pb_flush(struct pb_out *o)
 {
-    size_t off = 0;
-    while (!o->failed && off < o->used) {
-        long n = pb_raw_syscall6(SYS_write, o->fd, (long)(o->buf + off), (long)(o->used - off), 0, 0, 0);
-        if (n == -EINTR)
-            continue;
-        if (n <= 0)
-            o->failed = n < 0 ? (int)-n : EIO;
-        else
-            off += (size_t)n;
+    if (!o->failed) {
+        long r = pb_write_all(o->fd, o->buf, o->used);
+        if (r < 0)
+            o->failed = (int)-r;
     }
     o->used = 0;
 }

@@ -38,17 +38,18 @@ uint64_t pb_monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void pb_write_all(int fd, const char *buf, size_t len)
+long pb_write_all(int fd, const char *buf, size_t len)
 {
     while (len) {
         long n = pb_raw_syscall6(SYS_write, fd, (long)buf, (long)len, 0, 0, 0);
         if (n == -EINTR)
             continue;
         if (n <= 0)
-            return; /* stderr closed or full: privbox's own messages are best effort */
+            return n < 0 ? n : -EIO;
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 void pb_log(int level, const char *fmt, ...)
@@ -69,7 +70,7 @@ void pb_log(int level, const char *fmt, ...)
         if (line[i] == '\n')
             line[i] = ' ';
     line[len++] = '\n';
-    pb_write_all(2, line, len);
+    pb_write_all(2, line, len); /* stderr closed or full: privbox's messages are best effort */
     errno = saved;
 }
 
@@ -249,14 +250,14 @@ static int32_t pb_module_of(const struct pb_module_scan *scan, uint64_t addr, ui
 
 static void pb_write_profile(void)
 {
-    /* Inline discovery: this thread's calls from here on are privbox's, never dispatched. */
     int inline_used = pb_inline_started;
     uint64_t inline_traps = 0;
     uint32_t inline_spent = 0;
     if (inline_used) {
-        /* Discovery ends in every thread: from here the wrappers stop marking their calls. */
+        /* Discovery ends in every thread (every selector at ALLOW): from here no call traps, and
+         * the wrappers stop marking their calls. */
         pb_inline_stop_all();
-        pb_inline_finish(&inline_traps, &inline_spent);
+        pb_inline_totals(&inline_traps, &inline_spent);
     }
     if (!__atomic_exchange_n(&pb_counting, 0, __ATOMIC_SEQ_CST))
         return; /* not counting (or already written) */
