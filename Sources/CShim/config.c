@@ -24,7 +24,8 @@ static const struct pb_name pb_bools[] = { {"0", 0}, {"1", 1}, {0, 0} };
 /* Every variable privbox reads. A PRIVBOX_* name outside this list is reported, because a typo
  * (PRIVBOX_MDOE=profile) would otherwise silently run the program natively. */
 static const char *const pb_known_vars[] = {
-    "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", "PRIVBOX_INLINE", 0,
+    "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", "PRIVBOX_INLINE",
+    "PRIVBOX_COPY", 0,
 };
 
 static int pb_lookup(const struct pb_name *table, const char *value, int *out)
@@ -103,6 +104,7 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
     cfg->mode = PB_MODE_OFF;
     cfg->log_level = PB_LOG_WARN;
     cfg->inherit = 1;
+    cfg->copies = 1;
     int status = 0;
 
     for (char *const *e = envp; e && *e; e++) {
@@ -131,6 +133,8 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inherit);
         } else if (strcmp(name, "PRIVBOX_INLINE") == 0) {
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inline_discovery);
+        } else if (strcmp(name, "PRIVBOX_COPY") == 0) {
+            status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->copies);
         } else if (strcmp(name, "PRIVBOX_PROFILE") == 0) {
             size_t len = strlen(value);
             if (len == 0)

@@ -93,7 +93,23 @@ public func privboxCorePlan(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<
             moduleIndex[key] = nModules
             nModules += 1
         }
-        sites[nSites] = pb_plan_site(offset: site.offset, module: UInt32(index!), syscall_nr: UInt32(site.syscallNumber))
+        var entry = pb_plan_site()
+        entry.offset = site.offset
+        entry.module = UInt32(index!)
+        entry.syscall_nr = UInt32(site.syscallNumber)
+        entry.is_inline = site.inline ? 1 : 0
+        if site.functionSize > 0 && site.functionSize <= UInt64(UInt32.max) {
+            entry.function_offset = site.functionStart
+            entry.function_size = UInt32(site.functionSize)
+        }
+        // The name goes into a one-word field of the plan cache's text lines.
+        let name = Array(site.function.utf8.map { $0 <= 0x20 || $0 == 0x7f ? UInt8(ascii: "_") : $0 }
+            .prefix(Int(PB_PLAN_FUNCTION_MAX) - 1))
+        withUnsafeMutableBytes(of: &entry.function) { raw in
+            raw.copyBytes(from: name)
+            raw[name.count] = 0
+        }
+        sites[nSites] = entry
         nSites += 1
     }
     moduleCount.pointee = nModules

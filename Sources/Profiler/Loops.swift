@@ -19,18 +19,20 @@
 /// What the symbolizer knows about one code address.
 public struct FrameSymbol: Equatable {
     public var function: String
-    /// First address of the function, as a module offset.
+    /// First address of the function, as a module offset, and its size in bytes (0: unknown).
     public var functionStart: UInt64
+    public var functionSize: UInt64 = 0
     /// Source location of the call instruction at this frame (offset - 1), if known.
     public var file: String?
     public var line: Int?
     /// The loops of the function (module offsets), with the source location of each loop head.
     public var loops: [LoopRange]
 
-    public init(function: String, functionStart: UInt64, file: String? = nil, line: Int? = nil,
-                loops: [LoopRange] = []) {
+    public init(function: String, functionStart: UInt64, functionSize: UInt64 = 0, file: String? = nil,
+                line: Int? = nil, loops: [LoopRange] = []) {
         self.function = function
         self.functionStart = functionStart
+        self.functionSize = functionSize
         self.file = file
         self.line = line
         self.loops = loops
@@ -66,10 +68,14 @@ public struct LoopSite: Equatable {
     public var syscall: String
     public var calls: UInt64
     public var function: String?
+    /// The bounds of the function holding the site (module offset and size; size 0: unknown),
+    /// which accelerate mode needs to build an instrumented copy of it.
+    public var functionStart: UInt64 = 0
+    public var functionSize: UInt64 = 0
     public var file: String?
     public var line: Int?
-    /// A `syscall` instruction found by inline discovery: no wrapper returns here, so accelerate
-    /// mode cannot route it (an instrumented copy of the loop could).
+    /// A `syscall` instruction found by inline discovery: no wrapper returns here, so only an
+    /// instrumented copy of its function can serve it.
     public var inline: Bool = false
 }
 
@@ -194,6 +200,8 @@ public enum LoopAnalysis {
                                                buildID: siteModule?.buildID ?? "", offset: site.offset,
                                                syscall: site.syscall, calls: calls,
                                                function: siteSymbol?.function,
+                                               functionStart: siteSymbol?.functionStart ?? 0,
+                                               functionSize: siteSymbol?.functionSize ?? 0,
                                                file: siteSymbol?.file, line: siteSymbol?.line,
                                                inline: site.inline))
                 }
@@ -234,7 +242,9 @@ extension HotLoop {
                     ("function", s.function.map { .string($0) } ?? .null),
                     ("file", s.file.map { .string($0) } ?? .null),
                     ("line", s.line.map { .integer(Int64($0)) } ?? .null),
-                ] + (s.inline ? [("inline", JSON.bool(true))] : []))
+                ] + (s.functionSize > 0 ? [("function_offset", JSON.integer(Int64(clamping: s.functionStart))),
+                                          ("function_size", JSON.integer(Int64(clamping: s.functionSize)))] : [])
+                  + (s.inline ? [("inline", JSON.bool(true))] : []))
             })),
         ])
     }

@@ -7,17 +7,32 @@
 /// the preload alone, never symbolized) gives instead every site that is hot on its own: at least
 /// `LoopAnalysis.hotMinimumCalls` calls and `LoopAnalysis.hotShare` of its process's calls. Which
 /// sites then get an executor is the preload's choice (by syscall and by what the machine supports).
+///
+/// A site of a profile symbolized by `privbox profile` also carries the bounds and name of the
+/// function holding it, so that accelerate mode can build an instrumented copy of that function
+/// (Sources/CShim/preload/copies.c); an inline `syscall` instruction can be served only that way.
 public struct PlanSite: Hashable {
     public var modulePath: String
     public var buildID: String
     public var offset: UInt64
     public var syscallNumber: Int
+    public var inline: Bool
+    public var functionStart: UInt64
+    /// 0: the function's bounds are unknown, and no copy is made.
+    public var functionSize: UInt64
+    public var function: String
 
-    public init(modulePath: String, buildID: String, offset: UInt64, syscallNumber: Int) {
+    public init(modulePath: String, buildID: String, offset: UInt64, syscallNumber: Int,
+                inline: Bool = false, functionStart: UInt64 = 0, functionSize: UInt64 = 0,
+                function: String = "") {
         self.modulePath = modulePath
         self.buildID = buildID
         self.offset = offset
         self.syscallNumber = syscallNumber
+        self.inline = inline
+        self.functionStart = functionStart
+        self.functionSize = functionSize
+        self.function = function
     }
 }
 
@@ -36,16 +51,25 @@ public enum ExecutorPlan {
                 let loopModule = loop["module"].flatMap(string) ?? ""
                 let loopBuildID = loop["build_id"].flatMap(string) ?? ""
                 for site in sites {
-                    // A syscall instruction (inline discovery) is not a wrapper's call site: no
-                    // route can serve it.
-                    if case .bool(true)? = site["inline"] { continue }
                     guard case let .integer(offset)? = site["offset"], offset >= 0,
                           let name = site["syscall"].flatMap(string),
                           let number = x86_64SyscallNames.firstIndex(of: name), !name.isEmpty else { continue }
                     let module = site["module"].flatMap(string) ?? loopModule
                     let id = site["module"] == nil ? loopBuildID : (site["build_id"].flatMap(string) ?? "")
                     guard !module.isEmpty else { continue }
-                    add(PlanSite(modulePath: module, buildID: id, offset: UInt64(offset), syscallNumber: number))
+                    let isInline: Bool
+                    if case .bool(true)? = site["inline"] { isInline = true } else { isInline = false }
+                    var start: UInt64 = 0, size: UInt64 = 0
+                    if case let .integer(s)? = site["function_offset"], case let .integer(n)? = site["function_size"],
+                       s >= 0, n > 0, UInt64(s) < UInt64(offset), UInt64(offset) <= UInt64(s) + UInt64(n) {
+                        start = UInt64(s)
+                        size = UInt64(n)
+                    }
+                    // A syscall instruction no wrapper returns to is served only from a copy, whose
+                    // function the preload bounds by its unwind entry when no symbol gave bounds.
+                    add(PlanSite(modulePath: module, buildID: id, offset: UInt64(offset), syscallNumber: number,
+                                 inline: isInline, functionStart: start, functionSize: size,
+                                 function: site["function"].flatMap(string) ?? ""))
                 }
             }
             return out

@@ -68,6 +68,14 @@ enum Doctor {
         out.append(("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
                     + (pb_probe_syscall_user_dispatch() == 0 ? " (used by privbox profile --inline)" : "")))
         out.append(("rseq", availability(pb_probe_rseq())))
+        // What accelerate mode's instrumented copies need (Sources/CShim/preload/copies.c).
+        var missing: [String] = []
+        for lib in ["libcapstone.so.4", "libgcc_s.so.1"] {
+            if let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL) { dlclose(h) } else { missing.append(lib) }
+        }
+        if !flags.contains("lahf_lm") { missing.append("lahf/sahf in 64-bit mode (cpu flag lahf_lm)") }
+        out.append(("instrumented copies", missing.isEmpty ? "yes (capstone, libgcc_s's unwinder, lahf/sahf)"
+                    : "no: missing " + missing.joined(separator: ", ")))
         var uring = availability(pb_probe_io_uring())
         if let disabled = readText("/proc/sys/kernel/io_uring_disabled")?.trimmed {
             uring += " (io_uring_disabled=\(disabled))"

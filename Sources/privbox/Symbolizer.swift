@@ -71,6 +71,7 @@ final class Symbolizer {
                 loopCache[loopKey] = loops
             }
             table[frame] = FrameSymbol(function: name, functionStart: sym.start,
+                                       functionSize: sym.start <= frame.offset - 1 && frame.offset - 1 < sym.start &+ sym.size ? sym.size : 0,
                                        file: file.isEmpty ? nil : file, line: file.isEmpty ? nil : Int(sym.line),
                                        loops: loops)
         }

@@ -70,9 +70,13 @@ final class InlineDiscoveryTests: XCTestCase {
         let report = try Runner.run([Paths.cli, "report", run.path], environment: Runner.cleanEnvironment)
         XCTAssertTrue(report.stdout.contains("syscall instruction before inline+0x"), report.stdout)
         XCTAssertTrue(report.stdout.contains("by a syscall instruction in inline_loop"), report.stdout)
-        // An inline site is no wrapper's call site: accelerate mode's plan leaves it out.
+        // An inline site is no wrapper's call site: accelerate mode's plan keeps it, marked, with
+        // the bounds of its function, for an instrumented copy (CopyTests).
         let plan = ExecutorPlan.sites(run.profile, exe: p.exe, buildID: p.exeBuildID)
-        XCTAssertFalse(plan.contains { s in p.sites.contains { $0.inline && $0.offset == s.offset } }, "\(plan)")
+        let planned = plan.filter(\.inline)
+        XCTAssertEqual(planned.count, 2, "\(plan)")
+        XCTAssertTrue(planned.allSatisfy { $0.function.hasPrefix("inline_loop") && $0.functionSize > 0 &&
+                                           $0.functionStart < $0.offset && $0.offset <= $0.functionStart + $0.functionSize }, "\(planned)")
     }
 
     func testWithoutInlineTheRawCallsAreInvisible() throws {

@@ -32,10 +32,13 @@ final class ConfigTests: XCTestCase {
 
     func testEveryValidSetting() {
         let (ok, cfg) = parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_LOG=debug", "PRIVBOX_INHERIT=0",
-                               "PRIVBOX_PROFILE=/tmp/p.json", "PRIVBOX_INLINE=1"])
+                               "PRIVBOX_PROFILE=/tmp/p.json", "PRIVBOX_INLINE=1", "PRIVBOX_COPY=0"])
         XCTAssertTrue(ok, error(cfg))
         XCTAssertEqual(cfg.inline_discovery, 1)
         XCTAssertEqual(parse(["PRIVBOX_MODE=profile"]).config.inline_discovery, 0)
+        XCTAssertEqual(cfg.copies, 0)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate"]).config.copies, 1)
+        XCTAssertFalse(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_COPY=yes"]).ok)
         XCTAssertEqual(cfg.mode, Int32(PB_MODE_ACCELERATE.rawValue))
         XCTAssertEqual(cfg.log_level, Int32(PB_LOG_DEBUG.rawValue))
         XCTAssertEqual(cfg.inherit, 0)

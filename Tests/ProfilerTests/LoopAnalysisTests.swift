@@ -164,4 +164,35 @@ final class ExecutorPlanTests: XCTestCase {
             PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x100, syscallNumber: 39),
         ])
     }
+
+    /// A syscall instruction is planned with the bounds of its function (a copy serves it), or
+    /// without when the symbols gave none (the preload then asks the unwind tables); bounds that
+    /// do not hold the site are not believed.
+    func testInlineSitesCarryTheirFunction() throws {
+        let p = process(pid: 10, sites: [])
+        func site(_ offset: Int64, _ start: Int64?, _ size: Int64?, inline: Bool) -> JSON {
+            var pairs: [(String, JSON)] = [("offset", .integer(offset)), ("syscall", .string("getpid")),
+                                            ("function", .string("hot loop"))]
+            if let start { pairs.append(("function_offset", .integer(start))) }
+            if let size { pairs.append(("function_size", .integer(size))) }
+            if inline { pairs.append(("inline", .bool(true))) }
+            return .object(pairs)
+        }
+        let loop: JSON = .object([
+            ("pid", .integer(10)), ("module", .string("/bin/app")), ("build_id", .string("aa")),
+            ("sites", .array([site(0x120, 0x100, 0x40, inline: true), site(0x220, nil, nil, inline: true),
+                              site(0x320, 0x400, 0x40, inline: true), site(0x520, 0x500, 0x40, inline: false)])),
+        ])
+        let plan = ExecutorPlan.sites(Profile(processes: [p], loops: [loop]), exe: "/bin/app", buildID: "aa")
+        XCTAssertEqual(plan, [
+            PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x120, syscallNumber: 39, inline: true,
+                     functionStart: 0x100, functionSize: 0x40, function: "hot loop"),
+            PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x220, syscallNumber: 39, inline: true,
+                     function: "hot loop"),
+            PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x320, syscallNumber: 39, inline: true,
+                     function: "hot loop"),
+            PlanSite(modulePath: "/bin/app", buildID: "aa", offset: 0x520, syscallNumber: 39, inline: false,
+                     functionStart: 0x500, functionSize: 0x40, function: "hot loop"),
+        ])
+    }
 }

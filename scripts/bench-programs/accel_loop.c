@@ -11,8 +11,16 @@
  *   swapcontext-fpdiff: the same, but the coroutine has raised FE_INEXACT, so the two contexts'
  *                    saved floating-point environments differ (MXCSR's sticky flag)
  *   sched_getcpu:    sched_getcpu() (glibc answers it from rseq already)
+ *   raw-getpid:      getpid by an inline `syscall` instruction, which no wrapper sees: accelerate
+ *                    mode serves it from an instrumented copy of raw_getpid_loop (the profile must
+ *                    be recorded with `privbox profile --inline`)
+ *   direct-getpid:   the identity executor's answer called directly through a function pointer
+ *                    (privbox_bench_identity_getpid, exported by libprivbox.so for this); without
+ *                    privbox, the same loop shape around an inline getpid. With raw-getpid it gives
+ *                    the cost of dispatching through an instrumented site.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fenv.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -26,6 +34,31 @@
 #include <unistd.h>
 
 #define CHUNKS 10
+
+static inline long raw_getpid(void)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(39L) : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static unsigned long raw_getpid_loop(long n)
+{
+    unsigned long sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += (unsigned long)raw_getpid();
+    return sum;
+}
+
+__attribute__((noinline)) static int raw_getpid_function(void) { return (int)raw_getpid(); }
+
+__attribute__((noinline)) static unsigned long direct_getpid_loop(long n, int (*get)(void))
+{
+    unsigned long sum = 0;
+    for (long i = 0; i < n; i++)
+        sum += (unsigned long)get();
+    return sum;
+}
 
 /* Integer time: the harness must not raise floating-point flags of its own (they are part of the
  * environment swapcontext saves and restores). */
@@ -54,7 +87,7 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: accel_loop getpid|gettid|getrandom|sigprocmask|sigsetjmp|"
-                        "swapcontext|swapcontext-fpdiff|sched_getcpu N\n");
+                        "swapcontext|swapcontext-fpdiff|sched_getcpu|raw-getpid|direct-getpid N\n");
         return 64;
     }
     const char *kind = argv[1];
@@ -73,6 +106,9 @@ int main(int argc, char **argv)
         co_ctx.uc_link = 0;
         makecontext(&co_ctx, coroutine, 0);
     }
+    int (*direct)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "privbox_bench_identity_getpid");
+    if (!direct)
+        direct = raw_getpid_function;
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
@@ -106,6 +142,10 @@ int main(int argc, char **argv)
             for (long i = 0; i < n; i++)
                 swapcontext(&main_ctx, &co_ctx);
             sum = (unsigned long)co_count;
+        } else if (!strcmp(kind, "raw-getpid")) {
+            sum += raw_getpid_loop(n);
+        } else if (!strcmp(kind, "direct-getpid")) {
+            sum += direct_getpid_loop(n, direct);
         } else if (!strcmp(kind, "sched_getcpu")) {
             for (long i = 0; i < n; i++)
                 sum += sched_getcpu() >= 0;
@@ -116,7 +156,7 @@ int main(int argc, char **argv)
         if (per < best)
             best = per;
     }
-    if (!strcmp(kind, "getpid"))
+    if (!strcmp(kind, "getpid") || !strcmp(kind, "raw-getpid") || !strcmp(kind, "direct-getpid"))
         sum = sum == (unsigned long)getpid() * (unsigned long)(n * CHUNKS);
     else if (!strcmp(kind, "gettid"))
         sum = sum == (unsigned long)gettid() * (unsigned long)(n * CHUNKS);

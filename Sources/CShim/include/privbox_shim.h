@@ -46,6 +46,8 @@ struct pb_config {
     int inherit;           /* 1: children keep the preload (default); 0: it is removed at start */
     int inline_discovery;  /* PRIVBOX_INLINE=1: profile mode also traps the system calls that do
                               not go through libc's wrappers (Syscall User Dispatch) */
+    int copies;            /* PRIVBOX_COPY=0 turns off accelerate mode's instrumented copies
+                              (default 1; see Sources/CShim/preload/copies.c) */
     int profile_path_set;  /* PRIVBOX_PROFILE was given */
     char profile_path[PB_PATH_MAX];
     char error[PB_ERROR_MAX]; /* the first problem found, "" if none */
@@ -83,10 +85,15 @@ struct pb_plan_module {
     char path[PB_PATH_MAX];
     char build_id[81];
 };
+#define PB_PLAN_FUNCTION_MAX 64
 struct pb_plan_site {
-    uint64_t offset;        /* return address - module base */
+    uint64_t offset;        /* return address - module base (inline: the end of the syscall) */
     uint32_t module;        /* index into the modules */
     uint32_t syscall_nr;
+    uint32_t is_inline;     /* a `syscall` instruction, not a call to a wrapper */
+    uint32_t function_size; /* bounds of the function holding the site; 0: unknown */
+    uint64_t function_offset;
+    char function[PB_PLAN_FUNCTION_MAX]; /* its name, for reports; no blank or newline */
 };
 typedef int (*pb_core_plan_fn)(const char *path, const char *exe, const uint8_t *build_id,
                                size_t build_id_len, struct pb_plan_module *modules,

@@ -209,6 +209,32 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                          size_t module_count, const struct pb_plan_site *sites,
                          size_t site_count) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
+void pb_cache_file_write(const char *path, const void *buf, size_t len) PB_HIDDEN;
+
+/* ---- instrumented copies (copies.c) ---------------------------------------------------------- */
+
+struct pb_copy_request {
+    uint64_t bias;            /* the module's load address */
+    uint64_t function_offset; /* the function holding the site, as module offsets */
+    uint32_t function_size;
+    uint64_t site;            /* module offset of the site's end (a return address, or after a syscall) */
+    unsigned nr;
+    int is_inline;
+    const char *module;       /* for the log */
+    const char *build_id;     /* the module's (hex), keying the decode cache */
+    const char *function;
+};
+/* Builds the copies of the functions holding these sites (before main, from the constructor). */
+void pb_copies_install(const struct pb_copy_request *reqs, size_t n) PB_HIDDEN;
+void pb_copies_report(void) PB_HIDDEN;
+/* Non-zero once a copy serves identity values: the identity executor then counts as used. */
+extern volatile int pb_copies_use_identity PB_HIDDEN;
+/* Whether executor e can run here (starting it on first use). */
+int pb_exec_ready(enum pb_executor_id e) PB_HIDDEN;
+/* Every executor stops answering for the kernel, for good (a seccomp filter is being installed). */
+void pb_executors_stop(const char *why) PB_HIDDEN;
+/* Adds a route at `copy_site` like the one at `site`, if there is one (a call in a copy). */
+void pb_route_alias(uint64_t site, uint64_t copy_site) PB_HIDDEN;
 
 /* ---- invalidation entry points (called by the process-creation and credential wrappers) ------ */
 

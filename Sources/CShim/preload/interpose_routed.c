@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/random.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,7 +78,8 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    ret\n"                                                                             \
             "1:  jmp pb_plain_" #name "\n"                                                          \
             ".size " #name ", .-" #name "\n");                                                      \
-    PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden", hook)                                        \
+    /* global but hidden: copy_entries.S falls back to it too */                                 \
+    PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden pb_plain_" #name "\n.globl", hook)                                        \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_##name;
 
 /* gettid's: the thread's cached tid, valid while it was read under the current pid. */
@@ -101,7 +103,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    ret\n"                                                                             \
             "1:  jmp pb_plain_gettid\n"                                                             \
             ".size gettid, .-gettid\n");                                                            \
-    PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden", hook)                                      \
+    PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden pb_plain_gettid\n.globl", hook)                                      \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
 
 /* Which entry each wrapper gets. */
@@ -248,6 +250,25 @@ static int pb_syscall_changes_identity(long nr)
     return 0;
 }
 
+/* ---- seccomp: a filter decides what each later call does, so no executor may answer for the
+ * kernel once the program installs one (routes.c, pb_executors_stop). A filter the process started
+ * under already applies to the kernel calls that fill each cache. -------------------------------- */
+
+static int (*pb_real_prctl)(int, ...);
+PB_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    PB_RESOLVE(prctl);
+    if (PB_UNLIKELY(option == PR_SET_SECCOMP))
+        pb_executors_stop("the program installs a seccomp filter");
+    /* A tail call: libc's own system call is what inline discovery sees, as before. */
+    return pb_real_prctl(option, a2, a3, a4, a5);
+}
+
 PB_EXPORT long syscall(long number, ...)
 {
     PB_RESOLVE(syscall);
@@ -256,6 +277,8 @@ PB_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
+    if (PB_UNLIKELY(number == SYS_seccomp || (number == SYS_prctl && a1 == PR_SET_SECCOMP)))
+        pb_executors_stop("the program installs a seccomp filter");
     unsigned nr = number >= 0 && number < 1023 ? (unsigned)number : 1023u;
     if (PB_UNLIKELY(pb_vfork_tracked)) {
         switch (number) {
@@ -313,6 +336,7 @@ void pb_resolve_routed(void)
     PB_ROUTED_WRAPPERS(PB_RESOLVE_ROUTED)
     PB_ID_CHANGERS(PB_RESOLVE_ID_CHANGER)
     PB_RESOLVE_SOFT(syscall);
+    PB_RESOLVE_SOFT(prctl);
     PB_RESOLVE_SOFT(clone);
     pb_sigmask_resolve();
 }

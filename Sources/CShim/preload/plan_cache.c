@@ -9,8 +9,10 @@
  * read; the core (which validates the profile and reports a bad one) runs again. Files live in
  * $XDG_CACHE_HOME/privbox/plans (or ~/.cache/privbox/plans), mode 0600, written atomically.
  *
- * Format (text): "privbox-plan/1 <modules> <sites>", then one line per module
- * "<build-id or -> <path>", then one line per site "<module> <offset in hex> <syscall nr>".
+ * Format (text): "privbox-plan/2 <modules> <sites>", then one line per module
+ * "<build-id or -> <path>", then one line per site "<module> <offset in hex> <syscall nr>
+ * <inline 0|1> <function offset in hex> <function size> <function name or ->". A plan cached by an
+ * older privbox (another tag) is not read: the core computes it again.
  *
  * Runs in the constructor, before main() and before any thread of the program exists: the
  * descriptors it opens are closed before the program runs, so they take no number from it.
@@ -59,7 +61,7 @@ static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t modul
 {
     size_t nm = 0, ns = 0;
     char *line = buf, *nl = strchr(line, '\n');
-    if (!nl || sscanf(line, "privbox-plan/1 %zu %zu", &nm, &ns) != 2 || nm > module_cap || ns > site_cap)
+    if (!nl || sscanf(line, "privbox-plan/2 %zu %zu", &nm, &ns) != 2 || nm > module_cap || ns > site_cap)
         return 0;
     for (size_t m = 0; m < nm; m++) {
         line = nl + 1;
@@ -80,11 +82,18 @@ static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t modul
         line = nl + 1;
         if (!(nl = strchr(line, '\n')))
             return 0;
-        unsigned module, nr;
-        unsigned long long offset;
-        if (sscanf(line, "%u %llx %u", &module, &offset, &nr) != 3 || module >= nm || nr >= 1024)
+        unsigned module, nr, is_inline, fsize;
+        unsigned long long offset, fstart;
+        char name[PB_PLAN_FUNCTION_MAX];
+        if (sscanf(line, "%u %llx %u %u %llx %u %63s", &module, &offset, &nr, &is_inline, &fstart,
+                   &fsize, name) != 7 ||
+            module >= nm || nr >= 1024 || is_inline > 1)
             return 0;
-        sites[i] = (struct pb_plan_site){.offset = offset, .module = module, .syscall_nr = nr};
+        sites[i] = (struct pb_plan_site){.offset = offset, .module = module, .syscall_nr = nr,
+                                         .is_inline = is_inline, .function_offset = fstart,
+                                         .function_size = fsize};
+        if (strcmp(name, "-") != 0)
+            memcpy(sites[i].function, name, strlen(name) + 1);
     }
     *module_count = nm;
     *site_count = ns;
@@ -116,22 +125,10 @@ static void pb_mkdirs(char *path)
     }
 }
 
-void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules, size_t module_count,
-                         const struct pb_plan_site *sites, size_t site_count)
+/* Writes a cache file atomically (a temporary file renamed over it), mode 0600, creating its
+ * directories; a failure leaves no file. Raw system calls only. */
+void pb_cache_file_write(const char *path, const void *buf, size_t len)
 {
-    char *buf = pb_map(PB_PLAN_MAX_BYTES);
-    if (!buf)
-        return;
-    size_t used = (size_t)snprintf(buf, PB_PLAN_MAX_BYTES, "privbox-plan/1 %zu %zu\n", module_count,
-                                   site_count);
-    for (size_t m = 0; m < module_count && used < PB_PLAN_MAX_BYTES; m++)
-        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%s %s\n",
-                                 modules[m].build_id[0] ? modules[m].build_id : "-", modules[m].path);
-    for (size_t i = 0; i < site_count && used < PB_PLAN_MAX_BYTES; i++)
-        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%u %llx %u\n", sites[i].module,
-                                 (unsigned long long)sites[i].offset, sites[i].syscall_nr);
-    if (used >= PB_PLAN_MAX_BYTES)
-        return;
     char dir[PB_PATH_MAX], tmp[PB_PATH_MAX + 32];
     snprintf(dir, sizeof dir, "%s", path);
     pb_mkdirs(dir);
@@ -140,10 +137,33 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0);
     if (fd < 0)
         return;
-    long written = pb_write_all((int)fd, buf, used);
+    long written = pb_write_all((int)fd, buf, len);
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     if (written == 0)
         pb_raw_syscall6(SYS_rename, (long)tmp, (long)path, 0, 0, 0, 0);
     else
         pb_raw_syscall6(SYS_unlink, (long)tmp, 0, 0, 0, 0, 0);
+}
+
+void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules, size_t module_count,
+                         const struct pb_plan_site *sites, size_t site_count)
+{
+    char *buf = pb_map(PB_PLAN_MAX_BYTES);
+    if (!buf)
+        return;
+    size_t used = (size_t)snprintf(buf, PB_PLAN_MAX_BYTES, "privbox-plan/2 %zu %zu\n", module_count,
+                                   site_count);
+    for (size_t m = 0; m < module_count && used < PB_PLAN_MAX_BYTES; m++)
+        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%s %s\n",
+                                 modules[m].build_id[0] ? modules[m].build_id : "-", modules[m].path);
+    for (size_t i = 0; i < site_count && used < PB_PLAN_MAX_BYTES; i++)
+        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%u %llx %u %u %llx %u %s\n",
+                                 sites[i].module, (unsigned long long)sites[i].offset,
+                                 sites[i].syscall_nr, sites[i].is_inline,
+                                 (unsigned long long)sites[i].function_offset,
+                                 sites[i].function_size,
+                                 sites[i].function[0] ? sites[i].function : "-");
+    if (used < PB_PLAN_MAX_BYTES)
+        pb_cache_file_write(path, buf, used);
+    pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
 }

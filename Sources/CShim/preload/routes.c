@@ -17,6 +17,7 @@
  * The plan is computed once per (profile, program) by the Swift core and cached on disk
  * (plan_cache.c); later runs read the cache without loading the core.
  */
+#include "exec_identity.h"
 #include "executor.h"
 
 #include <dlfcn.h>
@@ -108,8 +109,32 @@ void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
 
 /* ---- installing routes ------------------------------------------------------------------------ */
 
-static int pb_exec_ready(enum pb_executor_id e)
+static volatile int pb_executors_stopped;
+
+/* A seccomp filter being installed: from now on every call goes to the kernel, which applies it.
+ * Routes are turned off (the wrappers then pass through), no identity value is served or cached
+ * again (the executor's change-in-flight count is raised and never lowered, which invalidates
+ * every value: the copies' entries and the wrappers' fast paths then ask the kernel), and the
+ * signal mask is no longer tracked. Auto mode's later decision routes nothing. */
+void pb_executors_stop(const char *why)
 {
+    if (__atomic_exchange_n(&pb_executors_stopped, 1, __ATOMIC_SEQ_CST))
+        return;
+    for (uint32_t i = 0; i < pb_route_used_count; i++)
+        pb_routes[pb_route_used[i]].active = 0;
+    pb_fast_sites_update();
+    pb_identity_change_begin();
+    pb_sigmask_disable(why);
+    if (pb_route_used_count || pb_id)
+        pb_log(PB_LOG_INFO, "executors stopped: %s", why);
+}
+
+int pb_exec_ready(enum pb_executor_id e)
+{
+    if (pb_executors_stopped && pb_exec_state[e] != -1) {
+        pb_exec_state[e] = -1;
+        pb_exec_why[e] = "stopped: the program installed a seccomp filter";
+    }
     if (pb_exec_state[e] == 0) {
         if (pb_exec_calibrated_off[e]) {
             pb_exec_why[e] = "the machine's calibration says it is slower than the syscall";
@@ -155,6 +180,22 @@ static int pb_route_add(uint64_t site, unsigned nr, const char *label)
     return 0;
 }
 
+void pb_route_alias(uint64_t site, uint64_t copy_site)
+{
+    uint32_t h = pb_route_hash(site);
+    for (uint32_t i = 0; i < PB_ROUTE_PROBES; i++) {
+        const struct pb_route *r = &pb_routes[(h + i) & (PB_ROUTE_SLOTS - 1)];
+        if (!r->site)
+            return;
+        if (r->site != site)
+            continue;
+        char label[96];
+        snprintf(label, sizeof label, "%.80s, copy", r->label);
+        pb_route_add(copy_site, r->syscall_nr, label);
+        return;
+    }
+}
+
 void pb_hooks_update(void)
 {
     pb_vfork_tracked = pb_exec_state[PB_EXEC_IDENTITY] == 1 || pb_exec_state[PB_EXEC_SIGMASK] == 1;
@@ -170,6 +211,8 @@ static void pb_routes_publish(void)
         pb_exec_routed[e] = 0;
     for (uint32_t i = 0; i < pb_route_used_count; i++)
         pb_exec_routed[pb_routes[pb_route_used[i]].executor] = 1;
+    if (pb_copies_use_identity)
+        pb_exec_routed[PB_EXEC_IDENTITY] = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     pb_fast_sites_update();
     pb_hooks_update();
@@ -278,24 +321,45 @@ int pb_routes_install_plan(char *err, size_t errlen)
     pb_read_calibration();
     struct pb_base_search search = {modules, module_count, bases, pb_exe_path()};
     dl_iterate_phdr(pb_find_bases, &search);
-    int routed = 0;
+    int routed = 0, inline_sites = 0;
+    struct pb_copy_request *copy = pb_map(site_count * sizeof *copy + 1);
+    size_t ncopy = 0;
     for (size_t i = 0; i < site_count; i++) {
         const struct pb_plan_site *s = &sites[i];
         if (s->module >= module_count || !bases[s->module])
             continue;
         uint64_t bias = bases[s->module] == 1 ? 0 : bases[s->module];
-        char label[96];
         const char *slash = strrchr(modules[s->module].path, '/');
-        snprintf(label, sizeof label, "%.48s+0x%llx (%s)",
-                 slash ? slash + 1 : modules[s->module].path, (unsigned long long)s->offset,
-                 pb_syscall_name(s->syscall_nr));
-        routed += pb_route_add(bias + s->offset, s->syscall_nr, label);
+        const char *file = slash ? slash + 1 : modules[s->module].path;
+        /* A syscall instruction has no route: only a copy of its function can serve it. */
+        if (!s->is_inline) {
+            char label[96];
+            snprintf(label, sizeof label, "%.48s+0x%llx (%s)", file, (unsigned long long)s->offset,
+                     pb_syscall_name(s->syscall_nr));
+            routed += pb_route_add(bias + s->offset, s->syscall_nr, label);
+        } else {
+            inline_sites++;
+        }
+        /* A copy serves the identity values at syscall instructions, and at routed calls. (A
+         * getrandom call served from a copy measured no faster than through its route: the vDSO
+         * call is most of it.) */
+        enum pb_executor_id e = pb_executor_for_syscall(s->syscall_nr);
+        if (copy && pb_proc.copies && e == PB_EXEC_IDENTITY && pb_exec_ready(e) &&
+            (s->is_inline || pb_route_lookup(bias + s->offset, e)))
+            copy[ncopy++] = (struct pb_copy_request){bias, s->function_offset, s->function_size,
+                                                     s->offset, s->syscall_nr, (int)s->is_inline,
+                                                     file, modules[s->module].build_id, s->function};
     }
+    pb_copies_install(copy, ncopy);
+    if (copy)
+        pb_raw_syscall6(SYS_munmap, (long)copy, (long)(site_count * sizeof *copy + 1), 0, 0, 0, 0);
     pb_routes_publish();
-    if (pb_proc.log_level >= PB_LOG_INFO)
+    if (pb_proc.log_level >= PB_LOG_INFO) {
         atexit(pb_routes_report);
-    pb_log(PB_LOG_INFO, "%d of %zu hot-loop sites routed to an executor, the rest pass through",
-           routed, site_count);
+        atexit(pb_copies_report);
+    }
+    pb_log(PB_LOG_INFO, "%d of %zu hot-loop sites routed to an executor (%d syscall instructions "
+           "only a copy can serve), the rest pass through", routed, site_count, inline_sites);
     return 1;
 }
 

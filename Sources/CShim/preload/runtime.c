@@ -339,15 +339,23 @@ static void pb_write_profile(void)
         }
     }
 
+    /* The kernel's answer, unless a seccomp filter of the program now refuses getpid: then the pid
+     * recorded at start (or in the fork child). */
+    long pid = pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    if (pid <= 0)
+        pid = pb_proc.pid;
+    long ppid = pb_raw_syscall6(SYS_getppid, 0, 0, 0, 0, 0, 0);
+    if (ppid < 0)
+        ppid = 0;
     char path[PB_PATH_MAX];
-    if (pb_expand_path(pb_proc.profile_pattern, (long)getpid(), path, sizeof path) != 0) {
+    if (pb_expand_path(pb_proc.profile_pattern, pid, path, sizeof path) != 0) {
         pb_log(PB_LOG_ERROR, "PRIVBOX_PROFILE expands to a path longer than %d bytes",
                PB_PATH_MAX - 1);
         return;
     }
     struct pb_snapshot snap = {
-        .pid = (int32_t)getpid(),
-        .ppid = (int32_t)getppid(),
+        .pid = (int32_t)pid,
+        .ppid = (int32_t)ppid,
         .start_ns = pb_proc.start_ns,
         .end_ns = end_ns,
         .start_cycles = pb_proc.start_cycles,
@@ -434,6 +442,7 @@ void pb_after_fork_child(void)
 {
     /* Async-signal-safe: fork() may be called from a signal handler, and this runs inside it. */
     pb_tables_reset_after_fork();
+    pb_proc.pid = pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
     pb_proc.start_ns = pb_monotonic_ns();
     pb_proc.start_cycles = pb_cycles();
     if (pb_inline_on)
@@ -668,6 +677,7 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     }
     pb_make_preload_absolute();
     pb_proc.mode = cfg.mode;
+    pb_proc.copies = cfg.copies;
     memcpy(pb_proc.profile_pattern, cfg.profile_path, sizeof pb_proc.profile_pattern);
     if (!cfg.inherit)
         pb_stop_inheritance();
@@ -679,6 +689,7 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
            pb_proc.profile_pattern, pb_proc.lib_dir);
     pb_proc.start_ns = pb_monotonic_ns();
     pb_proc.start_cycles = pb_cycles();
+    pb_proc.pid = pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
     if (cfg.inline_discovery && pb_proc.mode != PB_MODE_PROFILE)
         pb_log(PB_LOG_WARN, "PRIVBOX_INLINE=1 only applies to profile mode; ignored");
     switch (pb_proc.mode) {
