@@ -22,28 +22,35 @@
  * into it. So that unwinding (C++ exceptions, pthread_cancel, backtrace) still crosses these
  * frames, the function's unwind table entry is translated to the copy's addresses and registered
  * with libgcc's unwinder; a function with exception landing pads (an LSDA, whose offsets would
- * have to move too) is not copied. A frame inside a site stub itself (a few instructions, or the
- * identity fill) has no unwind entry; no identity call blocks or is a cancellation point.
+ * have to move too) is not copied. A frame inside a site stub itself (a few instructions, the
+ * identity fill, or the `syscall` the stub makes when the entry does not answer) has no unwind
+ * entry: an unwind started there (a signal handler's backtrace, asynchronous cancellation) stops
+ * at it.
  *
  * What is refused (logged at info level as "not copied", the sites then run as before): code
  * capstone cannot decode (data in the text), indirect jumps (a jump table can land in the original,
  * which stays correct but is not instrumented, or in the entry's patched bytes), branches into
  * the middle of an instruction or into the entry's first 5 bytes, references to those bytes,
- * branch forms with no 32-bit equivalent (loop, jrcxz, xbegin), functions shorter than the 5-byte
- * entry jump, unwind tables this file cannot translate, and everything when other threads are
- * already running (the entry is patched while no thread can be executing it).
+ * jumps to parts of the function placed elsewhere (GCC's .cold parts jump back into the original,
+ * where this file cannot check them), branch forms with no 32-bit equivalent (loop, jrcxz,
+ * xbegin), functions shorter than the 5-byte entry jump, unwind tables this file cannot
+ * translate or register with the program's unwinder, and everything when other threads are
+ * already running (the entry is patched while no thread can be executing it). Not checkable
+ * here: a jump from another function into the first 5 bytes of this one.
  *
  * Invalidation. fork/vfork/clone children inherit the copies with the memory: the code is
  * unchanged and the identity cache is the executor's (wiped in fork children, marked busy around
- * vfork). exec replaces the image. Threads share the copies; the entries only read the cache.
+ * vfork). exec replaces the image. Threads share the copies; the entries read the cache and fill
+ * it through the executor's own compare-and-swap; the per-site counts for the report are plain
+ * adds (a lower bound when threads share a site).
  * Signals: a handler runs on the same stack below the stub's frame and may itself call these
  * entries (they are reentrant). Credentials and process groups: the identity executor's own
  * invalidation (set*id, setpgid, setsid, unshare, setns wrappers).
  *
  * W^X: the copy is written into a private anonymous mapping that is made read+execute before the
- * entry points to it; each patched entry's page is made read+write (not executable) for the
- * 5-byte store and read+execute again, with raw system calls and privbox's own code only, before
- * main() and while this is the only thread.
+ * entry points to it; each entry's 5 bytes are written through /proc/self/mem, the page staying
+ * read+execute (pb_patch_entry has the fallback), before main() and while this is the only
+ * thread.
  */
 #include "exec_identity.h"
 #include "executor.h"
@@ -51,11 +58,15 @@
 #include <capstone/capstone.h>
 #include <cpuid.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <link.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #define PB_COPY_MAX_BYTES 65536u
@@ -70,6 +81,9 @@ static struct {
     size_t (*disasm)(csh, const uint8_t *, size_t, uint64_t, size_t, cs_insn **);
     void (*free)(cs_insn *, size_t);
     cs_err (*close)(csh *);
+    cs_insn *(*malloc)(csh);
+    bool (*disasm_iter)(csh, const uint8_t **, size_t *, uint64_t *, cs_insn *);
+    unsigned (*version)(int *, int *);
     void *lib;
     csh handle;
     int state; /* 0 not tried, 1 loaded, -1 unavailable */
@@ -80,9 +94,8 @@ static int pb_cs_load(void)
     if (pb_cs.state)
         return pb_cs.state == 1;
     pb_cs.state = -1;
+    /* Only the ABI this file was compiled against (instruction ids and cs_detail differ in 5). */
     void *lib = dlopen("libcapstone.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        lib = dlopen("libcapstone.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib)
         return 0;
     *(void **)&pb_cs.open = dlsym(lib, "cs_open");
@@ -90,8 +103,15 @@ static int pb_cs_load(void)
     *(void **)&pb_cs.disasm = dlsym(lib, "cs_disasm");
     *(void **)&pb_cs.free = dlsym(lib, "cs_free");
     *(void **)&pb_cs.close = dlsym(lib, "cs_close");
+    *(void **)&pb_cs.malloc = dlsym(lib, "cs_malloc");
+    *(void **)&pb_cs.disasm_iter = dlsym(lib, "cs_disasm_iter");
+    *(void **)&pb_cs.version = dlsym(lib, "cs_version");
     pb_cs.lib = lib;
-    if (!pb_cs.open || !pb_cs.option || !pb_cs.disasm || !pb_cs.free || !pb_cs.close ||
+    int major = 0, minor = 0;
+    if (pb_cs.version)
+        pb_cs.version(&major, &minor);
+    if (major != CS_API_MAJOR || minor != CS_API_MINOR || !pb_cs.malloc || !pb_cs.disasm_iter ||
+        !pb_cs.open || !pb_cs.option || !pb_cs.disasm || !pb_cs.free || !pb_cs.close ||
         pb_cs.open(CS_ARCH_X86, CS_MODE_64, &pb_cs.handle) != CS_ERR_OK)
         return 0;
     pb_cs.option(pb_cs.handle, CS_OPT_DETAIL, CS_OPT_ON);
@@ -162,6 +182,7 @@ struct pb_insn {
     uint8_t branch;        /* 0xe8 call, 0xe9 jmp, 0x80 + cc for jcc */
     uint8_t disp_pos;      /* position of a RIP-relative disp32 in the instruction, 0: none */
     uint8_t is_call;       /* a call instruction (for the route aliases) */
+    uint8_t is_syscall;    /* a `syscall` instruction */
     uint64_t target;       /* branch target, or the address a RIP-relative operand designates */
     int stub;              /* PB_I_SYSCALL / PB_I_CALL_STUB: index of the site's stub */
 };
@@ -174,6 +195,8 @@ struct pb_copy_job {
     const char *build_id;  /* the module's, for the decode cache ("" for none) */
     char unnamed[48];      /* "function at +0x...", for a function no symbol names */
     char why[200];         /* why it is not copied */
+    int transient;         /* refused for want of memory: not remembered in the decode cache */
+    size_t insns_bytes;    /* the length of the decoded instructions' mapping */
     char notes[512];       /* what was said about its sites, replayed from the cache */
     struct pb_copy_site_req { uint64_t site; unsigned nr; int is_inline; } sites[PB_COPY_MAX_SITES];
     int nsites;
@@ -382,7 +405,7 @@ static const char *pb_got_symbol(uint64_t fn, uint64_t slot)
 }
 
 /* The function a call instruction reaches through its PLT entry or GOT slot, by name, or 0. */
-static const char *pb_call_symbol(uint64_t fn, const cs_insn *in, uint64_t target, int direct)
+static const char *pb_call_symbol(uint64_t fn, uint64_t target, int direct)
 {
     if (!direct) /* call *slot(%rip) */
         return pb_got_symbol(fn, target);
@@ -401,9 +424,19 @@ static const char *pb_call_symbol(uint64_t fn, const cs_insn *in, uint64_t targe
     }
     if (n)
         pb_cs.free(plt, n);
-    (void)in;
     return name;
 }
+
+/* Whether `name` resolves, for the program, to privbox's own wrapper: not when another preloaded
+ * library (an interposer before privbox, e.g. fakeroot's getuid) defines it first. */
+static int pb_resolves_to_privbox(const char *name)
+{
+    Dl_info mine, theirs;
+    void *f = dlsym(RTLD_DEFAULT, name);
+    return f && dladdr((void *)pb_resolves_to_privbox, &mine) && dladdr(f, &theirs) &&
+           mine.dli_fbase == theirs.dli_fbase;
+}
+
 
 struct pb_fde_info {
     const uint8_t *cie_insns, *cie_end;   /* the CIE's initial instructions */
@@ -512,8 +545,9 @@ static int pb_find_fde(uint64_t fn, uint64_t size, struct pb_fde_info *out, cons
         uint64_t n = pb_uleb(&f);
         const uint8_t *aug_end = f.p + n;
         if (lsda_enc != 0xff) {
+            /* A null LSDA is a raw 0, before any base is applied (as libgcc reads it). */
             struct pb_reader l = {f.p, aug_end, 0};
-            out->has_lsda = pb_encoded(&l, lsda_enc & 0x7f, 0) != 0;
+            out->has_lsda = pb_encoded(&l, lsda_enc & 0x0f, 0) != 0;
         }
         f.p = aug_end;
     }
@@ -529,6 +563,55 @@ static int pb_find_fde(uint64_t fn, uint64_t size, struct pb_fde_info *out, cons
     }
     out->insns = f.p;
     out->end = fde_end;
+    return 1;
+}
+
+/* Whether a jump out of the function to `target` may come back into it: a jump to another
+ * function's first instruction (a tail call) or to a PLT entry cannot; anything else is a part
+ * of this function placed elsewhere (GCC's .cold parts), which jumps back into the original at
+ * places this file does not see. */
+static int pb_jump_may_return(uint64_t target)
+{
+    struct pb_fde_info fi;
+    const char *why = "";
+    if (pb_find_fde(target, 0, &fi, &why) == 1 && fi.pc_begin == target)
+        return 0;
+    const uint8_t *b = (const uint8_t *)target;
+    if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) /* endbr64 */
+        b += 4;
+    if (b[0] == 0xf2) /* bnd */
+        b++;
+    return !(b[0] == 0xff && b[1] == 0x25); /* jmp *slot(%rip): a PLT entry */
+}
+
+/* A part of the function placed elsewhere (the one holding `target`, bounded by its unwind entry)
+ * runs on in the original when it jumps back: harmless unless it jumps into the original's first
+ * 5 bytes (the patched entry), or anywhere unknown (an indirect jump). Decoded with capstone into
+ * `scratch`. */
+static int pb_part_safe(uint64_t fn, uint64_t target, cs_insn *scratch)
+{
+    struct pb_fde_info fi;
+    const char *why = "";
+    if (pb_find_fde(target, 0, &fi, &why) != 1 || fi.pc_range > PB_COPY_MAX_BYTES)
+        return 0;
+    const uint8_t *code = (const uint8_t *)fi.pc_begin;
+    size_t left = (size_t)fi.pc_range;
+    uint64_t address = fi.pc_begin;
+    while (left) {
+        if (!pb_cs.disasm_iter(pb_cs.handle, &code, &left, &address, scratch))
+            return 0;
+        const cs_x86 *x = &scratch->detail->x86;
+        int is_jump = 0;
+        for (int g = 0; g < scratch->detail->groups_count; g++)
+            is_jump |= scratch->detail->groups[g] == CS_GRP_JUMP;
+        if (!is_jump)
+            continue;
+        if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+            return 0; /* an indirect jump: it could land anywhere */
+        uint64_t t = (uint64_t)x->operands[0].imm;
+        if (t > fn && t < fn + 5)
+            return 0;
+    }
     return 1;
 }
 
@@ -662,7 +745,7 @@ static int pb_build_eh_frame(const struct pb_fde_info *fi, const struct pb_insn 
     pb_put32(w, 0);
     pb_put32(w, (uint32_t)(w->p - cie));
     pb_put64(w, copy);
-    pb_put64(w, new_size);
+    pb_put64(w, new_size + 5); /* and the jump after it, where the original's last row applies */
     pb_put_uleb(w, 0);
     if (pb_translate_cfa(fi->insns, fi->end, insns, n, new_size, fi->fde_enc, fn, w) != 0)
         return -1;
@@ -743,6 +826,46 @@ static int pb_single_threaded(void)
     return p[0] == '1' && p[1] == ' ';
 }
 
+/* ---- patching an entry --------------------------------------------------------------------------
+ * Written through /proc/self/mem, as a debugger writes a breakpoint: the page keeps its protection
+ * (read+execute) throughout, so it is never writable and executable at once and never, even
+ * briefly, not executable. Where /proc/self/mem cannot be written, the page is made read+write
+ * (not executable) for the store and read+execute again, with every signal blocked so that no
+ * handler can run code on it meanwhile; if it cannot be made executable again the original bytes
+ * are put back first. Raw system calls and privbox's own code only, so nothing runs from the
+ * page being patched. 0 on success. */
+static int pb_patch_entry(uint64_t fn, const uint8_t jump[5])
+{
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/mem", O_RDWR | O_CLOEXEC, 0, 0, 0);
+    if (fd >= 0) {
+        long n = pb_raw_syscall6(SYS_pwrite64, fd, (long)jump, 5, (long)fn, 0, 0);
+        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        if (n == 5 && !memcmp((const void *)fn, jump, 5))
+            return 0;
+    }
+    uint64_t page = fn & ~(uint64_t)4095, page_end = (fn + 5 + 4095) & ~(uint64_t)4095;
+    uint64_t all = ~0ull, old = 0;
+    uint8_t saved[5];
+    memcpy(saved, (const void *)fn, 5);
+    pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, 8, 0, 0);
+    int r = -1;
+    if (pb_raw_syscall6(SYS_mprotect, (long)page, (long)(page_end - page), PROT_READ | PROT_WRITE, 0, 0, 0) == 0) {
+        volatile uint8_t *at = (volatile uint8_t *)fn;
+        for (int i = 0; i < 5; i++)
+            at[i] = jump[i];
+        r = 0;
+        if (pb_raw_syscall6(SYS_mprotect, (long)page, (long)(page_end - page), PROT_READ | PROT_EXEC, 0, 0, 0) != 0) {
+            for (int i = 0; i < 5; i++)
+                at[i] = saved[i];
+            r = -1;
+            if (pb_raw_syscall6(SYS_mprotect, (long)page, (long)(page_end - page), PROT_READ | PROT_EXEC, 0, 0, 0) != 0)
+                pb_log(PB_LOG_ERROR, "a code page at %p could not be made executable again", (void *)page);
+        }
+    }
+    pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0, 0);
+    return r;
+}
+
 /* ---- one function ------------------------------------------------------------------------------ */
 
 struct pb_stub_plan { uint64_t site; unsigned nr; int is_inline; long insn; };
@@ -787,26 +910,29 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         pb_refuse(job, "it is larger than %u bytes", PB_COPY_MAX_BYTES);
         return 0;
     }
-    cs_insn *ci = 0;
-    size_t count = pb_cs.disasm(pb_cs.handle, (const uint8_t *)fn, size, fn, 0, &ci);
-    struct pb_insn *insns = count ? pb_map(count * sizeof *insns) : 0;
+    /* At most one instruction per byte; decoded one at a time into one cs_insn (no allocation per
+     * instruction in the program's heap). */
+    size_t count = 0, cap = (size_t)size;
+    struct pb_insn *insns = pb_map(cap * sizeof *insns);
+    cs_insn *in = insns ? pb_cs.malloc(pb_cs.handle) : 0;
     int verdict = 0, nstubs = 0;
-    if (!count || !insns) {
-        pb_refuse(job, "capstone decodes none of it");
+    if (!insns || !in) {
+        job->transient = 1;
+        pb_refuse(job, "no memory to decode it");
         goto out;
     }
-    uint64_t covered = 0;
-    for (size_t i = 0; i < count; i++)
-        covered += ci[i].size;
-    if (covered != size) {
-        pb_refuse(job, "the byte at +0x%llx does not decode (data inside the code?)",
-                  (unsigned long long)covered);
-        goto out;
-    }
+    const uint8_t *code = (const uint8_t *)fn;
+    size_t left = (size_t)size;
+    uint64_t address = fn;
 
     /* Classify every instruction. */
-    for (size_t i = 0; i < count; i++) {
-        const cs_insn *in = &ci[i];
+    while (left) {
+        if (!pb_cs.disasm_iter(pb_cs.handle, &code, &left, &address, in)) {
+            pb_refuse(job, "the byte at +0x%llx does not decode (data inside the code?)",
+                      (unsigned long long)(address - fn));
+            goto out;
+        }
+        size_t i = count++;
         const cs_x86 *x = &in->detail->x86;
         struct pb_insn *d = &insns[i];
         d->off = (uint32_t)(in->address - fn);
@@ -817,6 +943,7 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         for (int g = 0; g < in->detail->groups_count; g++)
             is_jump |= in->detail->groups[g] == CS_GRP_JUMP;
         d->is_call = (uint8_t)is_call;
+        d->is_syscall = in->id == X86_INS_SYSCALL;
         int imm = x->op_count == 1 && x->operands[0].type == X86_OP_IMM;
         if ((is_jump || is_call || in->id == X86_INS_XBEGIN) && imm) {
             if (in->id == X86_INS_XBEGIN || !pb_branch_form(in, &d->branch)) {
@@ -853,7 +980,7 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         for (size_t i = 0; i < count; i++)
             if (fn + insns[i].off + insns[i].len == req->site)
                 at = (long)i;
-        if (at < 0 || (req->is_inline ? ci[at].id != X86_INS_SYSCALL : !insns[at].is_call)) {
+        if (at < 0 || (req->is_inline ? !insns[at].is_syscall : !insns[at].is_call)) {
             pb_note(job, "%s+0x%llx: not a %s instruction end in %s; left as it is",
                    job->module, (unsigned long long)(req->site - job->bias_for_log),
                    req->is_inline ? "syscall" : "call", job->function);
@@ -864,13 +991,16 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         if (!req->is_inline) {
             /* Only a call straight to the wrapper itself: the recorded return address is also
              * the one of a call to a function that tail-calls it, or to syscall(). */
-            const char *callee = pb_call_symbol(fn, &ci[at], insns[at].target,
-                                                insns[at].kind == PB_I_BRANCH);
-            if (!callee || strcmp(callee, pb_syscall_name(req->nr)) != 0) {
+            const char *callee = pb_call_symbol(fn, insns[at].target, insns[at].kind == PB_I_BRANCH);
+            if (!callee || strcmp(callee, pb_syscall_name(req->nr)) != 0 || !pb_resolves_to_privbox(callee)) {
                 pb_note(job, "%s+0x%llx: the call in %s goes to %s, not to %s(); left as it is",
                        job->module, (unsigned long long)(req->site - job->bias_for_log),
                        job->function, callee ? callee : "a function privbox cannot name",
                        pb_syscall_name(req->nr));
+                if (callee && !strcmp(callee, pb_syscall_name(req->nr)))
+                    pb_note(job, "%s+0x%llx: %s() is another library's here (an interposer before "
+                            "privbox); left as it is", job->module,
+                            (unsigned long long)(req->site - job->bias_for_log), callee);
                 continue;
             }
         }
@@ -884,9 +1014,16 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         goto out;
     }
 
-    /* Nothing may branch into an instruction's middle, or into the entry's patched bytes. */
+    /* Nothing may branch into an instruction's middle, or into the entry's patched bytes; no part
+     * of the function may lie elsewhere. */
     for (size_t i = 0; i < count; i++) {
         const struct pb_insn *d = &insns[i];
+        if (d->kind == PB_I_BRANCH && d->branch != 0xe8 && (d->target < fn || d->target >= fn + size) &&
+            pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, in)) {
+            pb_refuse(job, "the jump at +0x%x leaves for a part of it placed elsewhere (a .cold part) "
+                      "that may jump into its first 5 bytes", d->off);
+            goto out;
+        }
         if (d->kind == PB_I_BRANCH && d->target >= fn && d->target < fn + size) {
             uint64_t t = d->target - fn;
             if (t > 0 && t < 5) {
@@ -907,12 +1044,13 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
 
     verdict = 1;
 out:
-    if (count)
-        pb_cs.free(ci, count);
+    if (in)
+        pb_cs.free(in, 1);
     if (verdict != 1 && insns) {
-        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(count * sizeof *insns), 0, 0, 0, 0);
+        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(cap * sizeof *insns), 0, 0, 0, 0);
         insns = 0;
     }
+    job->insns_bytes = insns ? cap * sizeof *insns : 0;
     *insns_out = insns;
     *count_out = count;
     *nstubs_out = nstubs;
@@ -941,7 +1079,8 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         goto out;
     }
     if (has_fde && !pb_register_frame) {
-        pb_refuse(job, "libgcc_s.so.1 cannot be loaded to register the copy's unwind entry");
+        pb_refuse(job, "its unwind entry cannot be registered with the program's unwinder "
+                  "(libgcc_s.so.1 missing, or another unwinder in use)");
         goto out;
     }
 
@@ -1030,8 +1169,9 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         memset(o + 5, 0xcc, stubs_at - new_size - 5);
     }
 
-    /* The site stubs. An inline site: below the red zone, call the value's entry, back up, add
-     * the entry's served flag (rcx) to the site's count without touching the flags, jump back.
+    /* The site stubs. An inline site: below the red zone, call the value's entry, back up; if it
+     * answered (rcx = 1), count the call (without touching the flags) and jump back; otherwise
+     * make the `syscall` here, at the program's stack pointer, and jump back.
      * A call site: jump to the value's call entry. Each stub's last 8 bytes hold the entry's
      * address; stub s counts in the s-th word of `counts`. */
     size_t first_site = pb_copied_count;
@@ -1052,14 +1192,18 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
             r = (int32_t)(slot - (o + 4)); memcpy(o, &r, 4); o += 4;
             memcpy(o, above, sizeof above);
             o += sizeof above;
+            *o++ = 0xe3; *o++ = 7 + 4 + 7 + 5;                                    /* jrcxz native */
             *o++ = 0x4c; *o++ = 0x8b; *o++ = 0x1d;                                /* mov count(%rip),%r11 */
             r = (int32_t)(count - (o + 4)); memcpy(o, &r, 4); o += 4;
-            *o++ = 0x4d; *o++ = 0x8d; *o++ = 0x1c; *o++ = 0x0b;                   /* lea (%r11,%rcx),%r11 */
+            *o++ = 0x4d; *o++ = 0x8d; *o++ = 0x5b; *o++ = 0x01;                   /* lea 1(%r11),%r11 */
             *o++ = 0x4c; *o++ = 0x89; *o++ = 0x1d;                                /* mov %r11,count(%rip) */
             r = (int32_t)(count - (o + 4)); memcpy(o, &r, 4); o += 4;
+            uint64_t back = copy + d->new_off + d->new_len;
             *o++ = 0xe9;                                                          /* jmp back */
-            r = (int32_t)((int64_t)(copy + d->new_off + d->new_len) - (int64_t)(uint64_t)(o + 4));
-            memcpy(o, &r, 4); o += 4;
+            r = (int32_t)((int64_t)back - (int64_t)(uint64_t)(o + 4)); memcpy(o, &r, 4); o += 4;
+            *o++ = 0x0f; *o++ = 0x05;                                             /* native: syscall */
+            *o++ = 0xe9;                                                          /* jmp back */
+            r = (int32_t)((int64_t)back - (int64_t)(uint64_t)(o + 4)); memcpy(o, &r, 4); o += 4;
         } else {
             *o++ = 0xff; *o++ = 0x25;                                             /* jmp *slot(%rip) */
             r = (int32_t)(slot - (o + 4)); memcpy(o, &r, 4); o += 4;
@@ -1069,8 +1213,10 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
             struct pb_copied_site *grown = pb_map(cap * sizeof *grown);
             if (!grown)
                 continue;
-            if (pb_copied)
+            if (pb_copied) {
                 memcpy(grown, pb_copied, pb_copied_count * sizeof *grown);
+                pb_raw_syscall6(SYS_munmap, (long)pb_copied, (long)(pb_copied_cap * sizeof *grown), 0, 0, 0, 0);
+            }
             pb_copied = grown;
             pb_copied_cap = cap;
         }
@@ -1109,16 +1255,11 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
     uint8_t jump[5] = {0xe9};
     int32_t rel = (int32_t)(int64_t)(copy - (fn + 5));
     memcpy(jump + 1, &rel, 4);
-    uint64_t page = fn & ~(uint64_t)4095, page_end = (fn + 5 + 4095) & ~(uint64_t)4095;
-    if (pb_raw_syscall6(SYS_mprotect, (long)page, (long)(page_end - page), PROT_READ | PROT_WRITE, 0, 0, 0) != 0) {
+    if (pb_patch_entry(fn, jump) != 0) {
         pb_copied_count = first_site;
-        pb_refuse(job, "its page could not be made writable");
+        pb_refuse(job, "its entry could not be patched");
         goto out_kept; /* registered: the region stays, unused */
     }
-    volatile uint8_t *at = (volatile uint8_t *)fn;
-    for (int i = 0; i < 5; i++)
-        at[i] = jump[i];
-    pb_raw_syscall6(SYS_mprotect, (long)page, (long)(page_end - page), PROT_READ | PROT_EXEC, 0, 0, 0);
     for (int s = 0; s < nstubs; s++)
         if (pb_executor_for_syscall(stubs[s].nr) == PB_EXEC_IDENTITY)
             pb_copies_use_identity = 1;
@@ -1137,6 +1278,49 @@ out:
     return copied;
 }
 
+/* Whether decoded instructions and stubs (from the cache file) are consistent with the function:
+ * contiguous instructions covering it exactly, known kinds and branch forms, displacements inside
+ * their instruction, internal branches landing on instruction starts outside the patched entry,
+ * stubs and their instructions pointing at each other, each stub's call one an entry serves. */
+static int pb_decoded_sane(const struct pb_copy_job *job, const struct pb_insn *insns, size_t count,
+                           const struct pb_stub_plan *stubs, int nstubs)
+{
+    uint64_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        const struct pb_insn *d = &insns[i];
+        if (d->off != at || d->len == 0 || d->len > 15 || d->kind > PB_I_CALL_STUB)
+            return 0;
+        at += d->len;
+        if (d->kind == PB_I_BRANCH && !(d->branch == 0xe8 || d->branch == 0xe9 || (d->branch >= 0x80 && d->branch <= 0x8f)))
+            return 0;
+        if (d->disp_pos && (d->disp_pos + 4u > d->len || d->kind != PB_I_COPY))
+            return 0;
+        if (d->kind == PB_I_BRANCH && d->target >= job->fn && d->target < job->fn + job->size) {
+            uint64_t t = d->target - job->fn;
+            if ((t > 0 && t < 5) || pb_map_offset(insns, (long)count, t, 0) < 0)
+                return 0;
+        }
+        int stubbed = d->kind == PB_I_SYSCALL || d->kind == PB_I_CALL_STUB;
+        if (stubbed != (d->stub >= 0) || (stubbed && (d->stub >= nstubs || stubs[d->stub].insn != (long)i)))
+            return 0;
+        if (d->kind == PB_I_SYSCALL && !d->is_syscall)
+            return 0;
+        if (d->kind == PB_I_CALL_STUB && !d->is_call)
+            return 0;
+    }
+    if (at != job->size)
+        return 0;
+    for (int k = 0; k < nstubs; k++) {
+        const struct pb_stub_plan *st = &stubs[k];
+        if (st->insn < 0 || (size_t)st->insn >= count || insns[st->insn].stub != k ||
+            st->is_inline != (insns[st->insn].kind == PB_I_SYSCALL) ||
+            !pb_copy_entry_for(st->nr, st->is_inline) ||
+            st->site != job->fn + insns[st->insn].off + insns[st->insn].len)
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- the decode cache ---------------------------------------------------------------------------
  * Decoding needs capstone, whose loading costs ~2 ms (the relocation of its tables); a program's
  * next runs read the decoded function from ~/.cache/privbox/copies/ instead. The file is named by a
@@ -1144,10 +1328,36 @@ out:
  * requested sites: any change gives another name. Its content is this build's own structures
  * (the tag names the format), with addresses stored relative to the function. */
 
-#define PB_COPY_CACHE_TAG "pbcopy/1"
+#define PB_COPY_CACHE_TAG "pbcopy/2"
+
+static uint64_t pb_fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* libprivbox.so's own build-id (hex), so that another build of privbox decodes afresh. */
+static int pb_own_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (uint64_t)pb_own_build_id >= lo && (uint64_t)pb_own_build_id < lo + ph->p_memsz) {
+            struct pb_module_record m = {0};
+            pb_build_id(info, &m);
+            uint64_t *h = data;
+            *h = pb_fnv(*h, m.build_id, m.build_id_len);
+            return 1;
+        }
+    }
+    return 0;
+}
 
 struct pb_copy_cache_head {
     char tag[8];
+    uint64_t checksum; /* FNV-1a of everything after the head */
     uint32_t verdict, count, nstubs, size;
     char why[200];
     char notes[512];
@@ -1158,7 +1368,8 @@ static int pb_copy_cache_path(const struct pb_copy_job *job, char *out, size_t l
     if (!job->build_id || !job->build_id[0])
         return -1;
     uint64_t h = 0xcbf29ce484222325ull;
-#define PB_MIX(p, n) for (size_t i_ = 0; i_ < (size_t)(n); i_++) h = (h ^ ((const uint8_t *)(p))[i_]) * 0x100000001b3ull
+    dl_iterate_phdr(pb_own_build_id, &h);
+#define PB_MIX(p, n) h = pb_fnv(h, (p), (size_t)(n))
     PB_MIX(PB_COPY_CACHE_TAG, sizeof PB_COPY_CACHE_TAG);
     PB_MIX(job->build_id, strlen(job->build_id));
     PB_MIX(job->module, strlen(job->module));
@@ -1203,6 +1414,7 @@ static void pb_copy_cache_write(const char *path, const struct pb_copy_job *job,
         in[i].target -= job->fn; /* every target is in the function's module: relative is enough */
     }
     size_t used = (size_t)((uint8_t *)(in + head->count) - buf);
+    head->checksum = pb_fnv(0xcbf29ce484222325ull, &head->verdict, used - offsetof(struct pb_copy_cache_head, verdict));
     pb_cache_file_write(path, buf, used);
     pb_raw_syscall6(SYS_munmap, (long)buf, (long)len, 0, 0, 0, 0);
 }
@@ -1216,10 +1428,17 @@ static int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct 
     uint8_t *buf = pb_map(cap);
     if (!buf)
         return -1;
-    long n = pb_read_file(path, (char *)buf, cap);
+    /* Only a file of this user's that nobody else may write. */
+    struct stat info;
+    long n = -1;
+    if (pb_raw_syscall6(SYS_stat, (long)path, (long)&info, 0, 0, 0, 0) == 0 && S_ISREG(info.st_mode) &&
+        info.st_uid == (uid_t)pb_raw_syscall6(SYS_geteuid, 0, 0, 0, 0, 0, 0) && !(info.st_mode & 022))
+        n = pb_read_file(path, (char *)buf, cap);
     const struct pb_copy_cache_head *head = (const struct pb_copy_cache_head *)buf;
     int verdict = -1;
     if (n < (long)sizeof *head || memcmp(head->tag, PB_COPY_CACHE_TAG, 8) != 0 || head->verdict > 2 ||
+        head->checksum != pb_fnv(0xcbf29ce484222325ull, &head->verdict,
+                                 (size_t)n - offsetof(struct pb_copy_cache_head, verdict)) ||
         head->size != job->size || head->nstubs > PB_COPY_MAX_SITES || head->count > PB_COPY_MAX_BYTES ||
         (size_t)n != sizeof *head + head->nstubs * sizeof *stubs + head->count * sizeof(struct pb_insn))
         goto out;
@@ -1229,6 +1448,7 @@ static int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct 
     if (head->verdict == 1) {
         if (!head->count || !(insns = pb_map(head->count * sizeof *insns)))
             goto out;
+        job->insns_bytes = head->count * sizeof *insns;
         for (uint32_t i = 0; i < head->count; i++) {
             insns[i] = in[i];
             insns[i].target += job->fn;
@@ -1246,6 +1466,10 @@ static int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct 
                 goto out;
             }
         }
+    }
+    if (head->verdict == 1 && !pb_decoded_sane(job, insns, head->count, stubs, (int)head->nstubs)) {
+        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(head->count * sizeof *insns), 0, 0, 0, 0);
+        goto out;
     }
     memcpy(job->why, head->why, sizeof job->why);
     job->why[sizeof job->why - 1] = '\0';
@@ -1287,16 +1511,44 @@ static int pb_copy_one(struct pb_copy_job *job)
             return 0;
         }
         verdict = pb_decode(job, &insns, &count, stubs, &nstubs);
-        if (cacheable)
+        if (cacheable && !job->transient)
             pb_copy_cache_write(cache, job, verdict, insns, count, stubs, nstubs);
     }
     int copied = verdict == 1 && pb_build(job, insns, count, stubs, nstubs);
     if (insns)
-        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(count * sizeof *insns), 0, 0, 0, 0);
+        pb_raw_syscall6(SYS_munmap, (long)insns, (long)job->insns_bytes, 0, 0, 0, 0);
     return copied;
 }
 
 /* ---- entry points ------------------------------------------------------------------------------- */
+
+struct pb_exec_search { uint64_t lo, hi; int inside; };
+
+static int pb_find_exec_segment(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct pb_exec_search *s = data;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && s->lo >= lo && s->hi <= lo + ph->p_memsz) {
+            s->inside = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether [fn, fn+size) lies in one executable segment of a loaded module: bounds from a plan are
+ * checked before a byte of them is read. */
+static int pb_in_exec_segment(uint64_t fn, uint64_t size)
+{
+    struct pb_exec_search s = {fn, fn + size, 0};
+    if (size == 0 || fn + size < fn)
+        return 0;
+    dl_iterate_phdr(pb_find_exec_segment, &s);
+    return s.inside;
+}
 
 /* The bounds of the function holding `address` from its unwind entry (a stripped program keeps
  * .eh_frame: its FDEs give each function's range where no symbol does). */
@@ -1330,6 +1582,15 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n)
     void *gcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
     if (gcc)
         *(void **)&pb_register_frame = dlsym(gcc, "__register_frame");
+    /* A program whose exceptions another unwinder raises (LLVM's libunwind, exported) searches
+     * another registry: functions with unwind entries are then not copied. (One linked statically
+     * into the program exports nothing to check: a known gap, see README.) */
+    void *raise = dlsym(RTLD_DEFAULT, "_Unwind_RaiseException");
+    Dl_info used, ours;
+    if (gcc && raise && dlsym(gcc, "_Unwind_RaiseException") != raise &&
+        !(dladdr(raise, &used) && dladdr(dlsym(gcc, "_Unwind_RaiseException"), &ours) &&
+          used.dli_fbase == ours.dli_fbase))
+        pb_register_frame = 0;
     struct pb_copy_job *job = pb_map(sizeof *job);
     if (!job)
         return;
@@ -1360,6 +1621,14 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n)
             snprintf(job->unnamed, sizeof job->unnamed, "function at +0x%llx",
                      (unsigned long long)(job->fn - f->bias));
             job->function = job->unnamed;
+        }
+        if (job->size > PB_COPY_MAX_BYTES || !pb_in_exec_segment(job->fn, job->size)) {
+            done[i] = 1;
+            pb_log(PB_LOG_INFO, "not copied: %s (%s+0x%llx): %s; its sites run as before", job->function,
+                   job->module, (unsigned long long)(job->fn - f->bias),
+                   job->size > PB_COPY_MAX_BYTES ? "it is larger than 64 KiB"
+                                                 : "its recorded bounds are not in the module's code");
+            continue;
         }
         for (size_t k = i; k < n; k++) {
             const struct pb_copy_request *r = &reqs[k];
@@ -1405,8 +1674,8 @@ PB_EXPORT int privbox_bench_identity_getpid(void)
 {
     /* Started here if no route started it (a profile with no site for the loop that calls this):
      * single-threaded benchmark use only. */
-    if (!pb_id && pb_proc.mode == PB_MODE_ACCELERATE)
-        pb_exec_ready(PB_EXEC_IDENTITY);
+    if (!pb_id && pb_proc.mode == PB_MODE_ACCELERATE && pb_exec_ready(PB_EXEC_IDENTITY))
+        pb_hooks_update(); /* vfork and the credential calls now keep the cache exact */
     uint64_t w = pb_identity_word(PB_ID_PID);
     return w ? (int)(uint32_t)w : (int)pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }

@@ -11,10 +11,10 @@
  *    preserved here: every register except rax (the result), rcx and r11 (which the kernel
  *    clobbers too: they hold other values than the kernel's return address and flags, which no
  *    compiler or libc reads after a `syscall`), and the arithmetic flags, saved with lahf/seto and
- *    restored with add/sahf (popfq would cost more than the whole answer). rax must still hold the
- *    number the profile recorded; any other number is made as the kernel call it is. On return,
- *    rcx is 1 if the answer came from the cache and 0 if the kernel was asked: the site stub adds
- *    it to the site's count for the report.
+ *    restored with add/sahf (popfq would cost more than the whole answer). On return, rcx is 1 if
+ *    the value is in rax; 0 if it is not (rax holds another number than the one the profile
+ *    recorded, or nothing is cached and the executor declines to ask): rax then holds the number
+ *    again, and the stub, back at the program's stack pointer, executes the `syscall` itself.
  *  - pb_copy_call_NAME replaces a call to libc's wrapper (the C calling convention: rcx, rdx,
  *    r8-r11 and the flags are the callee's). A cached value is returned; anything else continues
  *    in the wrapper's own entry, whose route for this return address (copies.c adds one) serves,
@@ -148,8 +148,7 @@ pb_copy_inline_\name:
 5:  movl %ecx, %eax
     addb $0x7f, %al
     sahf
-    movq %r11, %rax
-    syscall
+    movq %r11, %rax             /* the number again: the stub makes the call itself */
     movl $0, %ecx
     ret
     .size pb_copy_inline_\name, .-pb_copy_inline_\name

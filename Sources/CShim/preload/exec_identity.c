@@ -76,7 +76,7 @@ static void pb_ids_bump(void)
 
 static inline int pb_id_usable(void)
 {
-    return pb_id && !__atomic_load_n(&pb_id->busy, __ATOMIC_SEQ_CST);
+    return pb_id && !__atomic_load_n(&pb_id->busy, __ATOMIC_SEQ_CST) && !pb_executors_stopped;
 }
 
 static int pb_id_get(int which, uint32_t *out)

@@ -233,6 +233,7 @@ extern volatile int pb_copies_use_identity PB_HIDDEN;
 int pb_exec_ready(enum pb_executor_id e) PB_HIDDEN;
 /* Every executor stops answering for the kernel, for good (a seccomp filter is being installed). */
 void pb_executors_stop(const char *why) PB_HIDDEN;
+extern volatile int pb_executors_stopped PB_HIDDEN;
 /* Adds a route at `copy_site` like the one at `site`, if there is one (a call in a copy). */
 void pb_route_alias(uint64_t site, uint64_t copy_site) PB_HIDDEN;
 

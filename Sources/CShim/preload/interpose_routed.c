@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <sys/random.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -277,7 +278,9 @@ PB_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    if (PB_UNLIKELY(number == SYS_seccomp || (number == SYS_prctl && a1 == PR_SET_SECCOMP)))
+    /* seccomp(SECCOMP_SET_MODE_STRICT or _FILTER, ...) installs; its other operations probe. */
+    if (PB_UNLIKELY((number == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER)) ||
+                    (number == SYS_prctl && a1 == PR_SET_SECCOMP)))
         pb_executors_stop("the program installs a seccomp filter");
     unsigned nr = number >= 0 && number < 1023 ? (unsigned)number : 1023u;
     if (PB_UNLIKELY(pb_vfork_tracked)) {

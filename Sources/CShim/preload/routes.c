@@ -109,9 +109,11 @@ void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
 
 /* ---- installing routes ------------------------------------------------------------------------ */
 
-static volatile int pb_executors_stopped;
+volatile int pb_executors_stopped;
 
 /* A seccomp filter being installed: from now on every call goes to the kernel, which applies it.
+ * The flag is inherited by fork children, whose identity page is wiped: exec_identity.c's fill
+ * checks the flag, so a child never caches again either.
  * Routes are turned off (the wrappers then pass through), no identity value is served or cached
  * again (the executor's change-in-flight count is raised and never lowered, which invalidates
  * every value: the copies' entries and the wrappers' fast paths then ask the kernel), and the
