@@ -20,12 +20,13 @@ static const struct pb_name pb_levels[] = {
     {"info", PB_LOG_INFO}, {"debug", PB_LOG_DEBUG}, {0, 0},
 };
 static const struct pb_name pb_bools[] = { {"0", 0}, {"1", 1}, {0, 0} };
+static const struct pb_name pb_gate_modes[] = { {"on", 1}, {"off", 0}, {0, 0} };
 
 /* Every variable privbox reads. A PRIVBOX_* name outside this list is reported, because a typo
  * (PRIVBOX_MDOE=profile) would otherwise silently run the program natively. */
 static const char *const pb_known_vars[] = {
     "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", "PRIVBOX_INLINE",
-    "PRIVBOX_COPY", 0,
+    "PRIVBOX_COPY", "PRIVBOX_GATE", 0,
 };
 
 static int pb_lookup(const struct pb_name *table, const char *value, int *out)
@@ -105,6 +106,7 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
     cfg->log_level = PB_LOG_WARN;
     cfg->inherit = 1;
     cfg->copies = 1;
+    cfg->gate = 0; /* the gate has not been measured faster (BENCHMARKS.md): opt-in */
     int status = 0;
 
     for (char *const *e = envp; e && *e; e++) {
@@ -135,6 +137,8 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inline_discovery);
         } else if (strcmp(name, "PRIVBOX_COPY") == 0) {
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->copies);
+        } else if (strcmp(name, "PRIVBOX_GATE") == 0) {
+            status |= pb_parse_enum(cfg, pb_gate_modes, name, value, "on or off", &cfg->gate);
         } else if (strcmp(name, "PRIVBOX_PROFILE") == 0) {
             size_t len = strlen(value);
             if (len == 0)

@@ -76,6 +76,7 @@ enum Doctor {
         if !flags.contains("lahf_lm") { missing.append("lahf/sahf in 64-bit mode (cpu flag lahf_lm)") }
         out.append(("instrumented copies", missing.isEmpty ? "yes (capstone, libgcc_s's unwinder, lahf/sahf)"
                     : "no: missing " + missing.joined(separator: ", ")))
+        out.append(("privbox kernel gate", gateLine()))
         var uring = availability(pb_probe_io_uring())
         if let disabled = readText("/proc/sys/kernel/io_uring_disabled")?.trimmed {
             uring += " (io_uring_disabled=\(disabled))"
@@ -86,6 +87,22 @@ enum Doctor {
         out.append(("function call", "\(fmt(callNs)) ns"))
         out.append(("kernel entry", "\(fmt(max(0, syscallNs - callNs))) ns per call (raw syscall minus function call)"))
         return out
+    }
+
+    /// The semi-privileged path (kernel/): whether this kernel has the gate, and whether accelerate
+    /// mode can box copies here.
+    static func gateLine() -> String {
+        var version: UInt32 = 0, flags: UInt32 = 0, gate: UInt64 = 0
+        guard pb_probe_privbox_gate(&version, &flags, &gate) == 0 else {
+            return "no (a stock kernel; kernel/patches adds it)"
+        }
+        guard flags & 1 != 0 else { return "present (v\(version)) but off (needs SMEP, and PTI or privbox=noisolation)" }
+        let isolation = flags & 2 != 0 ? "isolated by page tables" : "NOT isolated (privbox=noisolation)"
+        guard gate != 0 else {
+            return "v\(version), \(isolation); registering regions needs CAP_SYS_ADMIN, so copies run in user mode here"
+        }
+        return "v\(version), \(isolation), gate at 0x\(String(gate, radix: 16)); with PRIVBOX_GATE=on "
+            + "accelerate mode runs copies with syscall instructions in boxes (off by default: not measured faster)"
     }
 
     /// ns per raw empty syscall and per function call, measured now (about 60 ms).

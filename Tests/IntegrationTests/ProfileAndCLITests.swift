@@ -194,7 +194,8 @@ final class ProfileAndCLITests: XCTestCase {
     func testDoctorReportsTheMachine() throws {
         let r = try Runner.run([Paths.cli, "doctor"], environment: Runner.cleanEnvironment)
         XCTAssertEqual(r.status, 0, r.stderr)
-        for key in ["kernel", "vdso", "syscall user dispatch", "rseq", "io_uring", "mitigations", "raw syscall", "kernel entry"] {
+        for key in ["kernel", "vdso", "syscall user dispatch", "rseq", "io_uring", "mitigations", "raw syscall", "kernel entry",
+                    "privbox kernel gate"] {
             XCTAssertTrue(r.stdout.split(separator: "\n").contains { $0.hasPrefix(key) }, "missing \(key):\n\(r.stdout)")
         }
         XCTAssertTrue(r.stdout.contains("loads into /bin/true: yes"), r.stdout)

@@ -39,6 +39,9 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(cfg.copies, 0)
         XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate"]).config.copies, 1)
         XCTAssertFalse(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_COPY=yes"]).ok)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate"]).config.gate, 0)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_GATE=on"]).config.gate, 1)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_GATE=off"]).config.gate, 0)
         XCTAssertEqual(cfg.mode, Int32(PB_MODE_ACCELERATE.rawValue))
         XCTAssertEqual(cfg.log_level, Int32(PB_LOG_DEBUG.rawValue))
         XCTAssertEqual(cfg.inherit, 0)
@@ -54,6 +57,7 @@ final class ConfigTests: XCTestCase {
             (["PRIVBOX_MODE=profile", "PRIVBOX_LOG=verbose"], "PRIVBOX_LOG=verbose is not valid"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_INHERIT=no"], "PRIVBOX_INHERIT=no is not valid (expected 0 or 1)"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_INLINE=yes"], "PRIVBOX_INLINE=yes is not valid (expected 0 or 1)"),
+            (["PRIVBOX_MODE=accelerate", "PRIVBOX_GATE=auto"], "PRIVBOX_GATE=auto is not valid (expected on or off)"),
             (["PRIVBOX_MODE=profile", "PRIVBOX_MDOE=x"], "unknown variable PRIVBOX_MDOE"),
             (["PRIVBOX_MODE=\u{1b}]0;x\u{7}"], "PRIVBOX_MODE=?]0;x? is not valid"),
             (["PRIVBOX_MODE=" + String(repeating: "a", count: 100)], "aaa... is not valid"),

@@ -48,6 +48,8 @@ struct pb_config {
                               not go through libc's wrappers (Syscall User Dispatch) */
     int copies;            /* PRIVBOX_COPY=0 turns off accelerate mode's instrumented copies
                               (default 1; see Sources/CShim/preload/copies.c) */
+    int gate;              /* PRIVBOX_GATE: 1 (on) boxes copies through a privbox kernel's gate
+                              when there is one; 0 (off, the default) never */
     int profile_path_set;  /* PRIVBOX_PROFILE was given */
     char profile_path[PB_PATH_MAX];
     char error[PB_ERROR_MAX]; /* the first problem found, "" if none */
@@ -117,6 +119,9 @@ int pb_execvpe(const char *file, char *const argv[], char *const envp[]);
 /* Feature probes: 0 when available, else the errno that says why not. */
 int pb_probe_syscall_user_dispatch(void);
 int pb_probe_rseq(void);
+/* 0 on a kernel with privbox's gate (kernel/patches), filling its version, flags (bit 0 available,
+ * 1 isolated, 2 SMAP, 3 root only) and the gate's address (0 unless CAP_SYS_ADMIN); else an errno. */
+int pb_probe_privbox_gate(uint32_t *version, uint32_t *flags, uint64_t *gate);
 int pb_probe_io_uring(void);
 /* Space-separated names of the functions the vDSO exports. 0, or -1 if out is too small. */
 int pb_vdso_symbols(char *out, size_t outlen);

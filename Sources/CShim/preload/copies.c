@@ -159,12 +159,31 @@ static void *pb_copy_entry_for(unsigned nr, int is_inline)
 
 struct pb_copied_site {
     char label[160];
+    int boxed;        /* a syscall instruction in a copy that runs in a box: through the kernel gate */
     enum pb_executor_id executor;
     uint64_t *served; /* inline sites: calls answered from the cache (the stub adds to it) */
 };
 static struct pb_copied_site *pb_copied;
 static size_t pb_copied_count, pb_copied_cap;
 volatile int pb_copies_use_identity;
+
+/* Room for one more pb_copied entry; 0 when there is no memory for it. */
+static int pb_copied_reserve(void)
+{
+    if (pb_copied_count < pb_copied_cap)
+        return 1;
+    size_t cap = pb_copied_cap ? 2 * pb_copied_cap : 64;
+    struct pb_copied_site *grown = pb_map(cap * sizeof *grown);
+    if (!grown)
+        return 0;
+    if (pb_copied) {
+        memcpy(grown, pb_copied, pb_copied_count * sizeof *grown);
+        pb_raw_syscall6(SYS_munmap, (long)pb_copied, (long)(pb_copied_cap * sizeof *grown), 0, 0, 0, 0);
+    }
+    pb_copied = grown;
+    pb_copied_cap = cap;
+    return 1;
+}
 
 /* ---- decoding ----------------------------------------------------------------------------------- */
 
@@ -986,7 +1005,8 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
                    req->is_inline ? "syscall" : "call", job->function);
             continue;
         }
-        if (!pb_copy_entry_for(req->nr, req->is_inline) || insns[at].stub >= 0)
+        if (insns[at].stub >= 0 ||
+            (!pb_copy_entry_for(req->nr, req->is_inline) && !(req->is_inline && pb_gate_address())))
             continue; /* a call site with another executor keeps its call (and gets an alias) */
         if (!req->is_inline) {
             /* Only a call straight to the wrapper itself: the recorded return address is also
@@ -1059,13 +1079,29 @@ out:
 
 /* Builds the copy from the decoded function, registers its unwind entry and patches the entry.
  * 1 if the function now runs from the copy. */
+/* How an instruction is emitted. In a boxed copy (gate != 0) every `syscall` goes to the gate
+ * (the kernel's verifier accepts no other), and a call a stub would serve stays the call it was:
+ * the identity entries are user code, and jumping to them would leave the box. */
+static int pb_emit_kind(const struct pb_insn *d, uint64_t gate)
+{
+    if (!gate)
+        return d->kind;
+    if (d->is_syscall)
+        return PB_I_SYSCALL;
+    if (d->kind == PB_I_CALL_STUB)
+        return d->branch ? PB_I_BRANCH : PB_I_COPY;
+    return d->kind;
+}
+
+/* Returns 1 if copied; 0 if not; -1 if the kernel refused the boxed copy (gate != 0), which may
+ * then be built as an ordinary one. */
 static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
-                    const struct pb_stub_plan *stubs, int nstubs)
+                    const struct pb_stub_plan *stubs, int nstubs, uint64_t gate)
 {
     const uint64_t fn = job->fn, size = job->size;
     int copied = 0;
-    uint8_t *region = 0, *counts = 0;
-    size_t region_len = 0;
+    uint8_t *region = 0, *counts = 0, *eh_map = 0;
+    size_t region_len = 0, eh_len = 0;
     /* Unwind information, translated below once the layout is known. */
     struct pb_fde_info fde;
     const char *fde_why = "";
@@ -1085,11 +1121,12 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
     }
 
     /* Layout: widened branches, 5-byte jumps and calls at the stubbed sites. */
-    uint32_t new_size = 0;
+    uint32_t new_size = 0, nsyscalls = 0;
     for (size_t i = 0; i < count; i++) {
         struct pb_insn *d = &insns[i];
         d->new_off = new_size;
-        switch (d->kind) {
+        nsyscalls += gate && d->is_syscall;
+        switch (pb_emit_kind(d, gate)) {
         case PB_I_BRANCH: d->new_len = d->branch >= 0x80 && d->branch <= 0x8f ? 6 : 5; break;
         case PB_I_SYSCALL: case PB_I_CALL_STUB: d->new_len = 5; break;
         default: d->new_len = d->len;
@@ -1102,7 +1139,20 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
     uint32_t stubs_at = (new_size + 5 + 15) & ~15u;
     uint32_t eh_at = stubs_at + (uint32_t)nstubs * PB_COPY_STUB_BYTES;
     uint32_t eh_max = has_fde ? (uint32_t)(fde.end - fde.insns) * 3 + (uint32_t)(fde.cie_end - fde.cie_insns) + 128 : 0;
-    region_len = ((size_t)eh_at + eh_max + 4095) & ~(size_t)4095;
+    /* A boxed copy: the gate stubs, then the slot holding the gate's address; the kernel maps it
+     * as supervisor pages, which user mode cannot read, so the unwind entry lives elsewhere. */
+    uint32_t slot_at = (stubs_at + nsyscalls * PB_GATE_STUB_BYTES + 7) & ~7u;
+    if (gate) {
+        region_len = ((size_t)slot_at + 8 + 4095) & ~(size_t)4095;
+        eh_len = ((size_t)eh_max + 4095) & ~(size_t)4095;
+        if (eh_len && !(eh_map = pb_map(eh_len))) {
+            job->transient = 1;
+            pb_refuse(job, "no memory for its unwind entry");
+            goto out;
+        }
+    } else {
+        region_len = ((size_t)eh_at + eh_max + 4095) & ~(size_t)4095;
+    }
     region = pb_map_near(fn, region_len);
     if (!region) {
         pb_refuse(job, "no free memory within 1 GiB below it for the copy");
@@ -1110,19 +1160,31 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
     }
     const uint64_t copy = (uint64_t)region;
     /* The inline sites' counts: a separate writable page (the code's pages never are). */
-    counts = pb_map_near(fn, 4096);
-    if (!counts) {
+    counts = gate ? 0 : pb_map_near(fn, 4096);
+    if (!gate && !counts) {
         pb_refuse(job, "no free memory within 1 GiB below it for the copy");
         goto out;
     }
 
     /* Emit the copy. */
+    uint32_t gate_stub = 0;
     for (size_t i = 0; i < count; i++) {
         const struct pb_insn *d = &insns[i];
         uint8_t *o = region + d->new_off;
         uint64_t next = copy + d->new_off + d->new_len;
         int64_t rel;
-        switch (d->kind) {
+        int kind = pb_emit_kind(d, gate);
+        if (gate && kind == PB_I_SYSCALL) {
+            *o++ = 0xe9;
+            uint64_t stub_at = copy + stubs_at + (uint64_t)gate_stub * PB_GATE_STUB_BYTES;
+            pb_gate_emit_stub(region + (stub_at - copy), stub_at, copy + slot_at, next);
+            gate_stub++;
+            rel = (int64_t)(stub_at - next);
+            int32_t r32 = (int32_t)rel;
+            memcpy(o, &r32, 4);
+            continue;
+        }
+        switch (kind) {
         case PB_I_BRANCH: {
             uint64_t target = d->target;
             if (target >= fn && target < fn + size)
@@ -1168,6 +1230,27 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         memcpy(o + 1, &r32, 4);
         memset(o + 5, 0xcc, stubs_at - new_size - 5);
     }
+    if (gate) {
+        /* int3 up to the slot: the kernel decodes everything before it. */
+        memset(region + stubs_at + nsyscalls * PB_GATE_STUB_BYTES, 0xcc,
+               slot_at - (stubs_at + nsyscalls * PB_GATE_STUB_BYTES));
+        memcpy(region + slot_at, &gate, 8);
+        nstubs = 0; /* the stub plans' entries are not used in a box */
+        for (size_t i = 0; i < count; i++) {
+            if (!insns[i].is_syscall || !pb_copied_reserve())
+                continue;
+            const char *name = "a system call";
+            for (int s = 0; s < job->nsites; s++)
+                if (job->sites[s].is_inline && job->sites[s].site == fn + insns[i].off + insns[i].len)
+                    name = pb_syscall_name(job->sites[s].nr);
+            struct pb_copied_site *c = &pb_copied[pb_copied_count++];
+            memset(c, 0, sizeof *c);
+            snprintf(c->label, sizeof c->label, "%s+0x%llx (%s, syscall instruction in %s)", job->module,
+                     (unsigned long long)(fn + insns[i].off + insns[i].len - job->bias_for_log), name,
+                     job->function);
+            c->boxed = 1;
+        }
+    }
 
     /* The site stubs. An inline site: below the red zone, call the value's entry, back up; if it
      * answered (rcx = 1), count the call (without touching the flags) and jump back; otherwise
@@ -1183,6 +1266,14 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         memset(st, 0xcc, PB_COPY_STUB_BYTES);
         memcpy(slot, &entry, 8);
         int32_t r;
+        if (!entry) {
+            /* A site stubbed for the kernel gate, in a copy built without it: the call as it was. */
+            uint64_t back = copy + d->new_off + d->new_len;
+            *o++ = 0x0f; *o++ = 0x05;                                             /* syscall */
+            *o++ = 0xe9;                                                          /* jmp back */
+            r = (int32_t)((int64_t)back - (int64_t)(uint64_t)(o + 4)); memcpy(o, &r, 4);
+            continue;
+        }
         if (stubs[s].is_inline) {
             static const uint8_t below[] = {0x48, 0x8d, 0x64, 0x24, 0x80};       /* lea -0x80(%rsp),%rsp */
             static const uint8_t above[] = {0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0}; /* lea 0x80(%rsp),%rsp */
@@ -1208,19 +1299,10 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
             *o++ = 0xff; *o++ = 0x25;                                             /* jmp *slot(%rip) */
             r = (int32_t)(slot - (o + 4)); memcpy(o, &r, 4); o += 4;
         }
-        if (pb_copied_count == pb_copied_cap) {
-            size_t cap = pb_copied_cap ? 2 * pb_copied_cap : 64;
-            struct pb_copied_site *grown = pb_map(cap * sizeof *grown);
-            if (!grown)
-                continue;
-            if (pb_copied) {
-                memcpy(grown, pb_copied, pb_copied_count * sizeof *grown);
-                pb_raw_syscall6(SYS_munmap, (long)pb_copied, (long)(pb_copied_cap * sizeof *grown), 0, 0, 0, 0);
-            }
-            pb_copied = grown;
-            pb_copied_cap = cap;
-        }
+        if (!pb_copied_reserve())
+            continue;
         struct pb_copied_site *c = &pb_copied[pb_copied_count++];
+        c->boxed = 0;
         snprintf(c->label, sizeof c->label, "%s+0x%llx (%s, %s in %s)", job->module,
                  (unsigned long long)(stubs[s].site - job->bias_for_log), pb_syscall_name(stubs[s].nr),
                  stubs[s].is_inline ? "syscall instruction" : "call", job->function);
@@ -1229,21 +1311,32 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
     }
 
     /* The unwind entry, registered before anything can run the copy. */
+    uint8_t *eh = gate ? eh_map : region + eh_at;
     if (has_fde) {
-        struct pb_writer w = {region + eh_at, region + region_len, 0};
+        struct pb_writer w = {eh, gate ? eh_map + eh_len : region + region_len, 0};
         if (pb_build_eh_frame(&fde, insns, (long)count, fn, copy, new_size, &w) != 0) {
             pb_copied_count = first_site;
             pb_refuse(job, "its unwind entry could not be translated");
             goto out;
         }
     }
-    if (pb_raw_syscall6(SYS_mprotect, (long)region, (long)region_len, PROT_READ | PROT_EXEC, 0, 0, 0) != 0) {
+    if (gate) {
+        char why[160];
+        /* The kernel verifies the bytes and maps its own copy over these pages. */
+        if (pb_gate_register(region, region_len, slot_at, why, sizeof why) != 0) {
+            pb_copied_count = first_site;
+            pb_log(PB_LOG_INFO, "not boxed: %s (%s+0x%llx): %s; copied without the gate", job->function,
+                   job->module, (unsigned long long)(fn - job->bias_for_log), why);
+            copied = -1;
+            goto out;
+        }
+    } else if (pb_raw_syscall6(SYS_mprotect, (long)region, (long)region_len, PROT_READ | PROT_EXEC, 0, 0, 0) != 0) {
         pb_copied_count = first_site;
         pb_refuse(job, "the copy could not be made executable");
         goto out;
     }
     if (has_fde)
-        pb_register_frame(region + eh_at);
+        pb_register_frame(eh);
 
     /* Calls in the copy return into it: the routed ones get a route there too (a stubbed call's
      * entry falls back to the wrapper, which serves, fills or samples by that route). */
@@ -1261,20 +1354,27 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         goto out_kept; /* registered: the region stays, unused */
     }
     for (int s = 0; s < nstubs; s++)
-        if (pb_executor_for_syscall(stubs[s].nr) == PB_EXEC_IDENTITY)
+        if (pb_executor_for_syscall(stubs[s].nr) == PB_EXEC_IDENTITY && pb_copy_entry_for(stubs[s].nr, stubs[s].is_inline))
             pb_copies_use_identity = 1;
-    pb_log(PB_LOG_INFO, "copied %s (%s+0x%llx, %llu bytes) to %p: %d site%s instrumented%s",
+    pb_log(PB_LOG_INFO, "copied %s (%s+0x%llx, %llu bytes) to %p: %d site%s instrumented%s%s",
            job->function[0] ? job->function : "?", job->module,
            (unsigned long long)(fn - job->bias_for_log), (unsigned long long)size, (void *)region,
-           nstubs, nstubs == 1 ? "" : "s", has_fde ? ", unwind entry registered" : "");
+           gate ? (int)nsyscalls : nstubs, (gate ? nsyscalls : (uint32_t)nstubs) == 1 ? "" : "s",
+           has_fde ? ", unwind entry registered" : "",
+           gate ? "; it runs in a box, its system calls through the kernel gate" : "");
+    static int gate_reported;
+    if (gate && !gate_reported++)
+        atexit(pb_gate_report);
     copied = 1;
 out_kept:
-    region = counts = 0;
+    region = counts = eh_map = 0;
 out:
     if (region)
         pb_raw_syscall6(SYS_munmap, (long)region, (long)region_len, 0, 0, 0, 0);
     if (counts)
         pb_raw_syscall6(SYS_munmap, (long)counts, 4096, 0, 0, 0, 0);
+    if (eh_map)
+        pb_raw_syscall6(SYS_munmap, (long)eh_map, (long)eh_len, 0, 0, 0, 0);
     return copied;
 }
 
@@ -1374,6 +1474,8 @@ static int pb_copy_cache_path(const struct pb_copy_job *job, char *out, size_t l
     PB_MIX(job->build_id, strlen(job->build_id));
     PB_MIX(job->module, strlen(job->module));
     PB_MIX(&job->size, sizeof job->size);
+    int gated = pb_gate_address() != 0; /* with the gate, inline sites of any call are stubbed */
+    PB_MIX(&gated, sizeof gated);
     PB_MIX((const uint8_t *)job->fn, job->size);
     for (int i = 0; i < job->nsites; i++) {
         uint64_t rel = job->sites[i].site - job->fn;
@@ -1514,7 +1616,13 @@ static int pb_copy_one(struct pb_copy_job *job)
         if (cacheable && !job->transient)
             pb_copy_cache_write(cache, job, verdict, insns, count, stubs, nstubs);
     }
-    int copied = verdict == 1 && pb_build(job, insns, count, stubs, nstubs);
+    int copied = 0;
+    if (verdict == 1) {
+        uint64_t gate = pb_gate_address();
+        copied = gate ? pb_build(job, insns, count, stubs, nstubs, gate) : -1;
+        if (copied < 0) /* no gate, or the kernel refused the boxed copy */
+            copied = pb_build(job, insns, count, stubs, nstubs, 0);
+    }
     if (insns)
         pb_raw_syscall6(SYS_munmap, (long)insns, (long)job->insns_bytes, 0, 0, 0, 0);
     return copied;
@@ -1658,7 +1766,9 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n)
 void pb_copies_report(void)
 {
     for (size_t i = 0; i < pb_copied_count; i++) {
-        if (pb_copied[i].served)
+        if (pb_copied[i].boxed)
+            pb_log(PB_LOG_INFO, "%s: runs in a box; through the kernel gate", pb_copied[i].label);
+        else if (pb_copied[i].served)
             pb_log(PB_LOG_INFO, "%s: instrumented; %llu calls answered by identity", pb_copied[i].label,
                    (unsigned long long)__atomic_load_n(pb_copied[i].served, __ATOMIC_RELAXED));
         else

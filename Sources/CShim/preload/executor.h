@@ -227,6 +227,14 @@ struct pb_copy_request {
 /* Builds the copies of the functions holding these sites (before main, from the constructor). */
 void pb_copies_install(const struct pb_copy_request *reqs, size_t n) PB_HIDDEN;
 void pb_copies_report(void) PB_HIDDEN;
+/* The kernel gate (exec_kernel_gate.c): the gate's address when this process may box its copies
+ * (a privbox kernel, CAP_SYS_ADMIN, PRIVBOX_GATE not off), else 0. */
+uint64_t pb_gate_address(void) PB_HIDDEN;
+/* Writes the gate sequence and a jump back at `at` (which runs at at_address); returns its length. */
+#define PB_GATE_STUB_BYTES 20u
+size_t pb_gate_emit_stub(uint8_t *at, uint64_t at_address, uint64_t slot_address, uint64_t back) PB_HIDDEN;
+int pb_gate_register(uint8_t *region, size_t len, size_t code_len, char *why, size_t whylen) PB_HIDDEN;
+void pb_gate_report(void) PB_HIDDEN;
 /* Non-zero once a copy serves identity values: the identity executor then counts as used. */
 extern volatile int pb_copies_use_identity PB_HIDDEN;
 /* Whether executor e can run here (starting it on first use). */

@@ -23,6 +23,7 @@ struct pb_process {
     char profile_pattern[PB_PATH_MAX];
     char lib_dir[PB_PATH_MAX]; /* directory of libprivbox.so, where libprivbox_core.so lives */
     int copies;             /* PRIVBOX_COPY: accelerate mode builds instrumented copies */
+    int gate;               /* PRIVBOX_GATE: copies may run in a privbox kernel's boxes */
     long pid;               /* at start, or in a fork child: what the profile is written under
                                if a seccomp filter refuses getpid by then */
     uint64_t start_ns, start_cycles;

@@ -346,8 +346,11 @@ int pb_routes_install_plan(char *err, size_t errlen)
          * getrandom call served from a copy measured no faster than through its route: the vDSO
          * call is most of it.) */
         enum pb_executor_id e = pb_executor_for_syscall(s->syscall_nr);
-        if (copy && pb_proc.copies && e == PB_EXEC_IDENTITY && pb_exec_ready(e) &&
-            (s->is_inline || pb_route_lookup(bias + s->offset, e)))
+        int identity = e == PB_EXEC_IDENTITY && pb_exec_ready(e) &&
+                       (s->is_inline || pb_route_lookup(bias + s->offset, e));
+        /* On a privbox kernel, a syscall instruction of any call runs from a boxed copy. */
+        int boxed = s->is_inline && pb_gate_address();
+        if (copy && pb_proc.copies && (identity || boxed))
             copy[ncopy++] = (struct pb_copy_request){bias, s->function_offset, s->function_size,
                                                      s->offset, s->syscall_nr, (int)s->is_inline,
                                                      file, modules[s->module].build_id, s->function};

@@ -678,6 +678,7 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
     pb_make_preload_absolute();
     pb_proc.mode = cfg.mode;
     pb_proc.copies = cfg.copies;
+    pb_proc.gate = cfg.gate;
     memcpy(pb_proc.profile_pattern, cfg.profile_path, sizeof pb_proc.profile_pattern);
     if (!cfg.inherit)
         pb_stop_inheritance();
