@@ -83,6 +83,18 @@ final class CopyTests: XCTestCase {
         XCTAssertFalse(run.accelerated.stderr.contains("instrumented"), run.accelerated.stderr)
     }
 
+    func testTheGateSettingChangesNothingOnAStockKernel() throws {
+        // PRIVBOX_GATE=on asks for boxes; a kernel without privbox's gate (kernel/) answers the
+        // query with EINVAL, and the copies are the ordinary ones, serving identity values as
+        // before. (The boxed copies are tested in the guest: scripts/kernel-test.)
+        let run = try accelerated("inline", 500, extra: ["PRIVBOX_GATE": "on"])
+        let err = run.accelerated.stderr
+        XCTAssertTrue(err.contains("copied inline_loop ("), err)
+        XCTAssertFalse(err.contains("runs in a box"), err)
+        XCTAssertFalse(err.contains("kernel gate"), err)
+        XCTAssertGreaterThanOrEqual(served(err, "getpid", in: "inline_loop") ?? 0, 499, err)
+    }
+
     func testWrapperCallInACopyGoesToTheExecutorEntry() throws {
         let run = try accelerated("call", 3000)
         let err = run.accelerated.stderr

@@ -39,6 +39,10 @@ BLOB(bad_cli);
 BLOB(bad_syscall);
 BLOB(bad_indirect);
 BLOB(bad_target);
+BLOB(bad_rex_prefix);
+BLOB(bad_five_prefixes);
+BLOB(bad_slot_prefix);
+BLOB(bad_fallthrough);
 
 static struct privbox_info info;
 
@@ -349,6 +353,10 @@ static int test_verifier(void)
 		{ "bare syscall", bad_syscall_start, bad_syscall_code_end, bad_syscall_end, PRIVBOX_FAIL_SYSCALL },
 		{ "indirect call", bad_indirect_start, bad_indirect_code_end, bad_indirect_end, PRIVBOX_FAIL_INDIRECT },
 		{ "jump into an instruction", bad_target_start, bad_target_code_end, bad_target_end, PRIVBOX_FAIL_BRANCH_TARGET },
+		{ "a prefix after REX (decoder/CPU length mismatch)", bad_rex_prefix_start, bad_rex_prefix_code_end, bad_rex_prefix_end, PRIVBOX_FAIL_DECODE },
+		{ "five prefixes hiding %gs", bad_five_prefixes_start, bad_five_prefixes_code_end, bad_five_prefixes_end, PRIVBOX_FAIL_SEGMENT },
+		{ "the slot jump with an %fs prefix", bad_slot_prefix_start, bad_slot_prefix_code_end, bad_slot_prefix_end, PRIVBOX_FAIL_INDIRECT },
+		{ "code running on into the slots", bad_fallthrough_start, bad_fallthrough_code_end, bad_fallthrough_end, PRIVBOX_FAIL_BRANCH_TARGET },
 	};
 	int failures = 0, status;
 	pid_t pid;
@@ -377,6 +385,21 @@ static int test_verifier(void)
 	printf("verifier: registering as uid 65534: %s\n",
 	       WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "refused (EPERM)" : "NOT refused");
 	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		failures++;
+
+	/* A process that registered no region cannot enter the gate: jumping there is SIGSEGV. */
+	char gate[32];
+
+	snprintf(gate, sizeof(gate), "%#llx", (unsigned long long)info.gate);
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "privbox_gate_test", "jump-to-gate", gate, (char *)NULL);
+		_exit(2);
+	}
+	waitpid(pid, &status, 0);
+	printf("verifier: a process with no region jumping to the gate: %s\n",
+	       WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV ? "SIGSEGV" : "NOT refused");
+	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV))
 		failures++;
 	return failures != 0;
 }
@@ -514,6 +537,13 @@ int main(int argc, char **argv)
 	int failures = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 2 && !strcmp(argv[1], "jump-to-gate")) {
+		/* SYSCALL's convention, a harmless call: getppid, returning here. */
+		void (*gate)(void) = (void (*)(void))strtoull(argv[2], NULL, 0);
+
+		asm volatile("lea 1f(%%rip), %%rcx; jmp *%0; 1:" : : "r"(gate), "a"(110L) : "rcx", "r11", "memory");
+		return 0;	/* entered the gate: a failure */
+	}
 	if (query() != 0 || !(info.flags & PRIVBOX_F_AVAILABLE)) {
 		printf("privbox is not available in this kernel (%s)\n", strerror(errno));
 		return 2;

@@ -173,4 +173,31 @@ BLOB bad_target
 	ret
 SLOT bad_target
 
+/*
+ * Refused: a prefix after REX, which the decoder takes for a one-byte
+ * opcode but the CPU skips: decoded as "rex; push; mov $imm32; clc", run
+ * as "mov $imm16, %ax; swapgs".
+ */
+BLOB bad_rex_prefix
+	.byte	0x48, 0x66, 0xb8, 0xaa, 0xbb, 0x0f, 0x01, 0xf8
+	ret
+SLOT bad_rex_prefix
+
+/* Refused: five legacy prefixes, the fifth a %gs override. */
+BLOB bad_five_prefixes
+	.byte	0x66, 0x2e, 0x3e, 0x26, 0x65, 0xb8, 0x01, 0x00
+	ret
+SLOT bad_five_prefixes
+
+/* Refused: the slot jump with an %fs override (the slot's address would move with FS). */
+BLOB bad_slot_prefix
+	.byte	0x64
+	jmp	*bad_slot_prefix_slot(%rip)
+SLOT bad_slot_prefix
+
+/* Refused: code that runs on into the slots (eight nops: no int3 padding before the slot). */
+BLOB bad_fallthrough
+	.fill	8, 1, 0x90
+SLOT bad_fallthrough
+
 	.section .note.GNU-stack, "", @progbits
