@@ -1230,6 +1230,7 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         memcpy(o + 1, &r32, 4);
         memset(o + 5, 0xcc, stubs_at - new_size - 5);
     }
+    size_t first_site = pb_copied_count; /* this copy's report entries start here */
     if (gate) {
         /* int3 up to the slot: the kernel decodes everything before it. */
         memset(region + stubs_at + nsyscalls * PB_GATE_STUB_BYTES, 0xcc,
@@ -1257,7 +1258,6 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
      * make the `syscall` here, at the program's stack pointer, and jump back.
      * A call site: jump to the value's call entry. Each stub's last 8 bytes hold the entry's
      * address; stub s counts in the s-th word of `counts`. */
-    size_t first_site = pb_copied_count;
     for (int s = 0; s < nstubs; s++) {
         uint8_t *st = region + stubs_at + (uint32_t)s * PB_COPY_STUB_BYTES;
         uint8_t *slot = st + PB_COPY_STUB_BYTES - 8, *o = st, *count = counts + 8 * s;
