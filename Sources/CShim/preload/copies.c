@@ -1077,8 +1077,6 @@ out:
     return verdict;
 }
 
-/* Builds the copy from the decoded function, registers its unwind entry and patches the entry.
- * 1 if the function now runs from the copy. */
 /* How an instruction is emitted. In a boxed copy (gate != 0) every `syscall` goes to the gate
  * (the kernel's verifier accepts no other), and a call a stub would serve stays the call it was:
  * the identity entries are user code, and jumping to them would leave the box. */
@@ -1093,8 +1091,9 @@ static int pb_emit_kind(const struct pb_insn *d, uint64_t gate)
     return d->kind;
 }
 
-/* Returns 1 if copied; 0 if not; -1 if the kernel refused the boxed copy (gate != 0), which may
- * then be built as an ordinary one. */
+/* Builds the copy from the decoded function, registers its unwind entry and patches the entry.
+ * Returns 1 if the function now runs from the copy; 0 if not; -1 if the kernel refused the boxed
+ * copy (gate != 0), which may then be built as an ordinary one. */
 static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
                     const struct pb_stub_plan *stubs, int nstubs, uint64_t gate)
 {
