@@ -33,16 +33,10 @@ int pb_probe_rseq(void)
     return r == -EINVAL ? 0 : (int)-r;
 }
 
-int pb_probe_privbox_gate(uint32_t *version, uint32_t *flags, uint64_t *gate)
+int pb_probe_privbox_gate(struct pb_privbox_info *info)
 {
-    /* PR_PRIVBOX_QUERY (kernel/patches/0001): a stock kernel rejects the option with EINVAL. The
-     * gate's address is told to CAP_SYS_ADMIN only. */
-    struct { uint32_t version, flags; uint64_t gate, max_region, entries, fast, slow; } info;
-    memset(&info, 0, sizeof info);
-    long r = pb_raw_syscall6(SYS_prctl, 0x50425831, 1, (long)&info, 0, 0, 0);
-    *version = info.version;
-    *flags = info.flags;
-    *gate = info.gate;
+    memset(info, 0, sizeof *info);
+    long r = pb_raw_syscall6(SYS_prctl, PB_PR_PRIVBOX, PB_PR_PRIVBOX_QUERY, (long)info, 0, 0, 0);
     return r == 0 ? 0 : (int)-r;
 }
 

@@ -92,12 +92,15 @@ enum Doctor {
     /// The semi-privileged path (kernel/): whether this kernel has the gate, and whether accelerate
     /// mode can box copies here.
     static func gateLine() -> String {
-        var version: UInt32 = 0, flags: UInt32 = 0, gate: UInt64 = 0
-        guard pb_probe_privbox_gate(&version, &flags, &gate) == 0 else {
+        var info = pb_privbox_info()
+        guard pb_probe_privbox_gate(&info) == 0 else {
             return "no (a stock kernel; kernel/patches adds it)"
         }
-        guard flags & 1 != 0 else { return "present (v\(version)) but off (needs SMEP, and PTI or privbox=noisolation)" }
-        let isolation = flags & 2 != 0 ? "isolated by page tables" : "NOT isolated (privbox=noisolation)"
+        let version = info.version, gate = info.gate
+        guard info.flags & PB_PRIVBOX_F_AVAILABLE != 0 else {
+            return "present (v\(version)) but off (needs SMEP, and PTI or privbox=noisolation)"
+        }
+        let isolation = info.flags & PB_PRIVBOX_F_ISOLATED != 0 ? "isolated by page tables" : "NOT isolated (privbox=noisolation)"
         guard gate != 0 else {
             return "v\(version), \(isolation); registering regions needs CAP_SYS_ADMIN, so copies run in user mode here"
         }

@@ -119,9 +119,26 @@ int pb_execvpe(const char *file, char *const argv[], char *const envp[]);
 /* Feature probes: 0 when available, else the errno that says why not. */
 int pb_probe_syscall_user_dispatch(void);
 int pb_probe_rseq(void);
-/* 0 on a kernel with privbox's gate (kernel/patches), filling its version, flags (bit 0 available,
- * 1 isolated, 2 SMAP, 3 root only) and the gate's address (0 unless CAP_SYS_ADMIN); else an errno. */
-int pb_probe_privbox_gate(uint32_t *version, uint32_t *flags, uint64_t *gate);
+/* The kernel gate's user API, mirrored from kernel/patches/0001 (arch/x86/include/uapi/asm/privbox.h
+ * and include/uapi/linux/prctl.h; distribution headers do not have them). */
+#define PB_PR_PRIVBOX 0x50425831
+#define PB_PR_PRIVBOX_QUERY 1
+#define PB_PR_PRIVBOX_REGISTER 2
+#define PB_PRIVBOX_VERSION 1
+#define PB_PRIVBOX_F_AVAILABLE 1u
+#define PB_PRIVBOX_F_ISOLATED 2u
+struct pb_privbox_info {
+    uint32_t version, flags;
+    uint64_t gate, max_region, entries, gate_fast, gate_slow;
+};
+struct pb_privbox_region {
+    uint64_t start, len, code_len, fail_offset;
+    uint32_t fail_reason, reserved;
+};
+/* PR_PRIVBOX_QUERY: 0 on a kernel with privbox's gate, filling *info (flags: bit 0 available,
+ * 1 isolated, 2 SMAP, 3 root only; the gate's address is 0 unless CAP_SYS_ADMIN; the calling
+ * thread's counters); else an errno (EINVAL on a stock kernel). */
+int pb_probe_privbox_gate(struct pb_privbox_info *info);
 int pb_probe_io_uring(void);
 /* Space-separated names of the functions the vDSO exports. 0, or -1 if out is too small. */
 int pb_vdso_symbols(char *out, size_t outlen);

@@ -30,39 +30,18 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-/* Mirrors arch/x86/include/uapi/asm/privbox.h and include/uapi/linux/prctl.h from
- * kernel/patches/0001 (distribution headers do not have them). */
-#define PB_PR_PRIVBOX 0x50425831
-#define PB_PR_PRIVBOX_QUERY 1
-#define PB_PR_PRIVBOX_REGISTER 2
-#define PB_PRIVBOX_VERSION 1
-#define PB_PRIVBOX_F_AVAILABLE 1u
-#define PB_PRIVBOX_F_ISOLATED 2u
-struct pb_privbox_info {
-    uint32_t version, flags;
-    uint64_t gate, max_region, entries, gate_fast, gate_slow;
-};
-struct pb_privbox_region {
-    uint64_t start, len, code_len, fail_offset;
-    uint32_t fail_reason, reserved;
-};
+/* The user API's constants and structures are in privbox_shim.h, shared with privbox doctor. */
 
 static int pb_gate_state; /* 0: not asked yet; 1: usable; -1: not */
 static uint64_t pb_gate;
 static uint32_t pb_gate_flags;
-
-static int pb_gate_query(struct pb_privbox_info *info)
-{
-    memset(info, 0, sizeof *info);
-    return (int)pb_raw_syscall6(SYS_prctl, PB_PR_PRIVBOX, PB_PR_PRIVBOX_QUERY, (long)info, 0, 0, 0);
-}
 
 uint64_t pb_gate_address(void)
 {
     if (!pb_gate_state) {
         struct pb_privbox_info info;
         pb_gate_state = -1;
-        if (pb_proc.gate && pb_gate_query(&info) == 0 && info.version == PB_PRIVBOX_VERSION &&
+        if (pb_proc.gate && pb_probe_privbox_gate(&info) == 0 && info.version == PB_PRIVBOX_VERSION &&
             (info.flags & PB_PRIVBOX_F_AVAILABLE) && info.gate) {
             pb_gate = info.gate;
             pb_gate_flags = info.flags;
@@ -126,7 +105,7 @@ int pb_gate_register(uint8_t *region, size_t len, size_t code_len, char *why, si
 void pb_gate_report(void)
 {
     struct pb_privbox_info info;
-    if (pb_gate_state <= 0 || pb_gate_query(&info) != 0)
+    if (pb_gate_state <= 0 || pb_probe_privbox_gate(&info) != 0)
         return;
     pb_log(PB_LOG_INFO, "kernel gate%s: this thread entered its boxes %llu times; %llu gate calls served "
            "directly, %llu through the full syscall path",
