@@ -99,7 +99,19 @@ final class CopyTests: XCTestCase {
         let run = try accelerated("call", 3000)
         let err = run.accelerated.stderr
         XCTAssertTrue(err.contains("copied call_loop ("), err)
-        XCTAssertTrue(err.contains("(getpid, call in call_loop): instrumented; calls the identity entry directly"), err)
+        XCTAssertEqual(run.native.stdout.split(separator: "\n").last, "same pid 3000 of 3000")
+        // The call became the cached value's load, inlined; it answered.
+        XCTAssertTrue(err.contains("(getpid, call in call_loop): instrumented; identity answered by the value's load inlined at the call"), err)
+    }
+
+    func testThreadsCallingGettidThroughACopyEachGetTheirOwn() throws {
+        // gettid()'s inlined load reads the thread's own word (at its offset from the thread
+        // pointer): a shared or misplaced word would give one thread the other's tid.
+        let run = try accelerated("tidcall", 20000)
+        XCTAssertEqual(run.native.stdout, "same tid 20000 and 20000 of 20000\n")
+        let err = run.accelerated.stderr
+        XCTAssertTrue(err.contains("copied tid_call_thread ("), err)
+        XCTAssertTrue(err.contains("(gettid, call in tid_call_thread): instrumented; identity answered by the value's load inlined at the call"), err)
     }
 
     func testLibcsOwnSyscallsAreServedFromCopiesOfLibc() throws {
@@ -181,8 +193,15 @@ final class CopyTests: XCTestCase {
         let run = try accelerated("fork", 2000)
         let out = run.native.stdout
         XCTAssertTrue(out.contains("fork child: same pid 2000 of 2000"), out)
-        XCTAssertTrue(out.contains("vfork child: same pid 2000 of 2000"), out)
+        XCTAssertTrue(out.contains("vfork child: same pid 2000 of 2000, calls 2000 of 2000"), out)
         XCTAssertTrue(out.contains("parent: same pid 2000 of 2000"), out)
-        XCTAssertTrue(run.accelerated.stderr.contains("copied inline_loop ("), run.accelerated.stderr)
+        // getpid() through libc, from the copy's inlined load: the fork child's wiped cache and the
+        // vfork child's invalidated one must not give the parent's pid.
+        XCTAssertTrue(out.contains("fork child: calls same pid 2000 of 2000"), out)
+        XCTAssertTrue(out.contains("parent: calls same pid 2000 of 2000"), out)
+        let err = run.accelerated.stderr
+        XCTAssertTrue(err.contains("copied inline_loop ("), err)
+        XCTAssertTrue(err.contains("copied call_loop ("), err)
+        XCTAssertTrue(err.contains("(getpid, call in call_loop): instrumented; identity answered by the value's load inlined at the call"), err)
     }
 }

@@ -8,9 +8,10 @@
  *  - each `syscall` instruction at a profiled site whose call an executor answers in user space
  *    (the identity values) becomes a jump to a stub made for that site, which calls the value's
  *    entry (copy_entries.S) below the red zone and jumps back;
- *  - each call to an interposed identity wrapper at a profiled site calls that value's entry
- *    directly (no PLT, no route probe), and every other routed call site keeps its call, with a
- *    route added for its new return address;
+ *  - each call to an interposed identity wrapper at a profiled site becomes the cached value's
+ *    load, inline (pb_call_fast_path), followed by a call to that value's entry for when nothing
+ *    valid is cached (no PLT, no route probe), and every other routed call site keeps its call,
+ *    with a route added for its new return address;
  *  - relative branches and RIP-relative operands are relocated (short branches widened), so the
  *    copy reads and writes the same data and calls the same functions;
  * and the original function's first instruction becomes a jump to the copy.
@@ -134,17 +135,19 @@ PB_COPY_ENTRY(getegid)
 PB_COPY_ENTRY(getpgrp)
 PB_COPY_ENTRY(gettid)
 
+/* which: the value's word in the identity page (PB_ID_*), or -1 for gettid (the thread's own). */
 static const struct {
     unsigned nr;
+    int which;
     void *inline_entry, *call_entry;
 } pb_copy_entries[] = {
-    {SYS_getpid, pb_copy_inline_getpid, pb_copy_call_getpid},
-    {SYS_getuid, pb_copy_inline_getuid, pb_copy_call_getuid},
-    {SYS_geteuid, pb_copy_inline_geteuid, pb_copy_call_geteuid},
-    {SYS_getgid, pb_copy_inline_getgid, pb_copy_call_getgid},
-    {SYS_getegid, pb_copy_inline_getegid, pb_copy_call_getegid},
-    {SYS_getpgrp, pb_copy_inline_getpgrp, pb_copy_call_getpgrp},
-    {SYS_gettid, pb_copy_inline_gettid, pb_copy_call_gettid},
+    {SYS_getpid, PB_ID_PID, pb_copy_inline_getpid, pb_copy_call_getpid},
+    {SYS_getuid, PB_ID_UID, pb_copy_inline_getuid, pb_copy_call_getuid},
+    {SYS_geteuid, PB_ID_EUID, pb_copy_inline_geteuid, pb_copy_call_geteuid},
+    {SYS_getgid, PB_ID_GID, pb_copy_inline_getgid, pb_copy_call_getgid},
+    {SYS_getegid, PB_ID_EGID, pb_copy_inline_getegid, pb_copy_call_getegid},
+    {SYS_getpgrp, PB_ID_PGRP, pb_copy_inline_getpgrp, pb_copy_call_getpgrp},
+    {SYS_gettid, -1, pb_copy_inline_gettid, pb_copy_call_gettid},
 };
 
 static void *pb_copy_entry_for(unsigned nr, int is_inline)
@@ -155,13 +158,80 @@ static void *pb_copy_entry_for(unsigned nr, int is_inline)
     return 0;
 }
 
+/*
+ * A call site's fast path, emitted in the copy just before the site's call to its stub: the load
+ * pb_copy_call_NAME (copy_entries.S) would make, inline, so that a served call costs a load and a
+ * branch instead of a call, an indirect jump and a return. It is that entry's logic, instruction
+ * for instruction, and so exact for the same reasons (exec_identity.c): the value's word is read
+ * once, atomically; only a valid word (bit 63) is served, its low 32 bits zero-extended into rax,
+ * and the call is skipped; anything else (nothing cached, a vfork or identity change in flight,
+ * executors stopped by a seccomp filter: all of them clear the valid bit) falls through to the
+ * call, which is the one that was there before this fast path existed. gettid's word is the
+ * thread's own (pb_my_tid, read at its fixed offset from the thread pointer: libprivbox's TLS is
+ * initial-exec) and is served only while it was read under the current pid word.
+ * A served call sets the site's word to 1, for the report (a store, not an add: an add would make
+ * each call wait for the previous one's, which more than doubled the served call's cost).
+ * Clobbers rax and the arithmetic flags only, which the skipped call would have clobbered too; the
+ * stack is not touched, so the function's unwind rows hold inside it.
+ * Writes it at o, which will run at address `at`, unless o is null; returns its length, 0 when
+ * there is none (no identity page, or no thread pointer offset that fits), or -1 if `count` is
+ * out of reach of a 32-bit displacement from `at` (only known when o is given).
+ */
+#define PB_FAST_PATH_MAX 64
+static int pb_call_fast_path(uint8_t *o, uint64_t at, unsigned nr, uint64_t count)
+{
+    int which = -2;
+    for (size_t i = 0; i < sizeof pb_copy_entries / sizeof pb_copy_entries[0]; i++)
+        if (pb_copy_entries[i].nr == nr)
+            which = pb_copy_entries[i].which;
+    if (which == -2 || !pb_id)
+        return 0;
+    uint8_t b[PB_FAST_PATH_MAX];
+    int n = 0;
+    uint64_t word = (uint64_t)&pb_id->ids[which < 0 ? PB_ID_PID : which];
+    b[n++] = 0x48; b[n++] = 0xb8; memcpy(b + n, &word, 8); n += 8;           /* movabs $word,%rax */
+    b[n++] = 0x48; b[n++] = 0x8b; b[n++] = 0x00;                             /* mov (%rax),%rax */
+    b[n++] = 0x48; b[n++] = 0x85; b[n++] = 0xc0;                             /* test %rax,%rax */
+    if (which >= 0) {
+        b[n++] = 0x79; b[n++] = 7 + 2 + 2;                                   /* jns call */
+    } else {
+        char *tp;
+        __asm__("movq %%fs:0, %0" : "=r"(tp));
+        int64_t off = (int64_t)((char *)&pb_my_tid - tp);
+        if (off != (int32_t)off || off + 8 != (int32_t)(off + 8))
+            return 0;
+        int32_t pid_at = (int32_t)off, tid_at = (int32_t)(off + 8);
+        b[n++] = 0x79; b[n++] = 9 + 2 + 8 + 7 + 2 + 2;                       /* jns call */
+        b[n++] = 0x64; b[n++] = 0x48; b[n++] = 0x39; b[n++] = 0x04; b[n++] = 0x25; /* cmp %rax,%fs:pid_word */
+        memcpy(b + n, &pid_at, 4); n += 4;
+        b[n++] = 0x75; b[n++] = 8 + 7 + 2 + 2;                               /* jne call */
+        b[n++] = 0x64; b[n++] = 0x8b; b[n++] = 0x04; b[n++] = 0x25;          /* mov %fs:tid,%eax */
+        memcpy(b + n, &tid_at, 4); n += 4;
+    }
+    b[n++] = 0xc6; b[n++] = 0x05;                                            /* movb $1,count(%rip) */
+    int64_t rel = (int64_t)(count - (at + (uint64_t)n + 5));
+    int32_t r32 = (int32_t)rel;
+    memcpy(b + n, &r32, 4); n += 4;
+    b[n++] = 1;
+    b[n++] = 0x89; b[n++] = 0xc0;                                            /* mov %eax,%eax */
+    b[n++] = 0xeb; b[n++] = 5;                                               /* jmp past the call */
+    if (o) {
+        if (rel < INT32_MIN || rel > INT32_MAX)
+            return -1;
+        memcpy(o, b, (size_t)n);
+    }
+    return n;
+}
+
 /* ---- what was copied, for the report at exit ------------------------------------------------ */
 
 struct pb_copied_site {
     char label[160];
     int boxed;        /* a syscall instruction in a copy that runs in a box: through the kernel gate */
     enum pb_executor_id executor;
-    uint64_t *served; /* inline sites: calls answered from the cache (the stub adds to it) */
+    uint64_t *served; /* inline sites: calls answered from the cache (the stub adds to it); call
+                       * sites with a fast path: 1 once it answered (pb_call_fast_path) */
+    int call_site;
 };
 static struct pb_copied_site *pb_copied;
 static size_t pb_copied_count, pb_copied_cap;
@@ -1127,7 +1197,8 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         nsyscalls += gate && d->is_syscall;
         switch (pb_emit_kind(d, gate)) {
         case PB_I_BRANCH: d->new_len = d->branch >= 0x80 && d->branch <= 0x8f ? 6 : 5; break;
-        case PB_I_SYSCALL: case PB_I_CALL_STUB: d->new_len = 5; break;
+        case PB_I_SYSCALL: d->new_len = 5; break;
+        case PB_I_CALL_STUB: d->new_len = 5 + (uint32_t)pb_call_fast_path(0, 0, stubs[d->stub].nr, 0); break;
         default: d->new_len = d->len;
         }
         new_size += d->new_len;
@@ -1200,6 +1271,17 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         }
         case PB_I_SYSCALL:
         case PB_I_CALL_STUB:
+            /* A call ends the instruction's new bytes, so its return address is the one the
+             * routes and the unwind entry know (copy + new_off + new_len). */
+            if (d->kind == PB_I_CALL_STUB) {
+                int fast = pb_call_fast_path(o, copy + d->new_off, stubs[d->stub].nr,
+                                             (uint64_t)counts + 8u * (uint32_t)d->stub);
+                if (fast < 0 || (uint32_t)fast + 5 != d->new_len) {
+                    pb_refuse(job, "the call at +0x%x would not reach its count from the copy", d->off);
+                    goto out;
+                }
+                o += fast;
+            }
             *o++ = d->kind == PB_I_SYSCALL ? 0xe9 : 0xe8;
             rel = (int64_t)(copy + stubs_at + (uint64_t)d->stub * PB_COPY_STUB_BYTES - next);
             break;
@@ -1305,7 +1387,9 @@ static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count
         snprintf(c->label, sizeof c->label, "%s+0x%llx (%s, %s in %s)", job->module,
                  (unsigned long long)(stubs[s].site - job->bias_for_log), pb_syscall_name(stubs[s].nr),
                  stubs[s].is_inline ? "syscall instruction" : "call", job->function);
-        c->served = stubs[s].is_inline ? (uint64_t *)count : 0;
+        /* Served calls are counted by an inline site's stub, or by a call site's fast path. */
+        c->served = stubs[s].is_inline || pb_call_fast_path(0, 0, stubs[s].nr, 0) > 0 ? (uint64_t *)count : 0;
+        c->call_site = !stubs[s].is_inline;
         c->executor = pb_executor_for_syscall(stubs[s].nr);
     }
 
@@ -1767,6 +1851,11 @@ void pb_copies_report(void)
     for (size_t i = 0; i < pb_copied_count; i++) {
         if (pb_copied[i].boxed)
             pb_log(PB_LOG_INFO, "%s: runs in a box; through the kernel gate", pb_copied[i].label);
+        else if (pb_copied[i].served && pb_copied[i].call_site)
+            pb_log(PB_LOG_INFO, "%s: instrumented; %s", pb_copied[i].label,
+                   __atomic_load_n(pb_copied[i].served, __ATOMIC_RELAXED)
+                       ? "identity answered by the value's load inlined at the call"
+                       : "the value's load inlined at the call never answered (nothing was cached)");
         else if (pb_copied[i].served)
             pb_log(PB_LOG_INFO, "%s: instrumented; %llu calls answered by identity", pb_copied[i].label,
                    (unsigned long long)__atomic_load_n(pb_copied[i].served, __ATOMIC_RELAXED));

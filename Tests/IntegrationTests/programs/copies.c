@@ -5,12 +5,13 @@
  *              the carry and overflow flags set and data in the red zone, all checked after it
  *   call N     getpid() through libc (a call to the wrapper) and a 1-byte write()
  *   tid N      raw gettid in two threads at once, each checked against gettid()
+ *   tidcall N  gettid() through libc in two threads at once, each checked against the raw call
  *   raise N    raise(SIGURG) (ignored): glibc makes getpid and gettid inside libc itself
  *   refuse N   the raw getpid loop in a function with an indirect jump, which is not copied
  *   unwind N   the raw loop, whose function calls backtrace() once through a helper: the number
  *              of frames must not change when the loop runs from a copy
- *   fork N     the raw loop in a fork child and a vfork child (each prints its own pid check),
- *              then in the parent
+ *   fork N     the raw and the call loops in a fork child and a vfork child (each prints its own
+ *              pid checks), then in the parent
  *   seccomp N  the raw and the call loops, then a seccomp filter that makes getpid fail with
  *              EPERM, then both loops again: every getpid must now fail, as the kernel says
  * stdout depends only on what the calls returned, so it is the same natively and accelerated.
@@ -121,6 +122,15 @@ static void *tid_thread(void *arg)
     return 0;
 }
 
+__attribute__((noinline)) static void *tid_call_thread(void *arg)
+{
+    long tid = raw3(SYS_gettid, 0, 0, 0), same = 0;
+    for (long i = 0; i < tid_n; i++)
+        same += gettid() == tid;
+    *(long *)arg = same;
+    return 0;
+}
+
 /* A computed goto: an indirect jump inside the function, which the rewriter refuses to copy (a
  * jump table's targets are in the original). */
 __attribute__((noinline)) static long refuse_loop(long n, long pid)
@@ -157,11 +167,13 @@ __attribute__((noinline)) static long unwind_loop(long n, long pid)
     return same;
 }
 
-static void run_inline(long n, const char *who)
+static void run_inline(long n, const char *who, int with_calls)
 {
     long pid = syscall(SYS_getpid), regs = 0;
     long same = inline_loop(n, pid, &regs);
     printf("\n%s: same pid %ld of %ld, registers kept %ld of %ld\n", who, same, n, regs, (n + 63) / 64);
+    if (with_calls)
+        printf("\n%s: calls same pid %ld of %ld\n", who, call_loop(n, pid), n);
     fflush(stdout);
 }
 
@@ -172,16 +184,16 @@ int main(int argc, char **argv)
     long n = argc > 2 ? atol(argv[2]) : 1000;
     setvbuf(stdout, 0, _IOLBF, 0);
     if (!strcmp(argv[1], "inline")) {
-        run_inline(n, "inline");
+        run_inline(n, "inline", 0);
     } else if (!strcmp(argv[1], "call")) {
         long pid = syscall(SYS_getpid);
         printf("\nsame pid %ld of %ld\n", call_loop(n, pid), n);
-    } else if (!strcmp(argv[1], "tid")) {
+    } else if (!strcmp(argv[1], "tid") || !strcmp(argv[1], "tidcall")) {
         pthread_t t[2];
         long same[2];
         tid_n = n;
         for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], 0, tid_thread, &same[i]);
+            pthread_create(&t[i], 0, argv[1][3] ? tid_call_thread : tid_thread, &same[i]);
         for (int i = 0; i < 2; i++)
             pthread_join(t[i], 0);
         printf("same tid %ld and %ld of %ld\n", same[0], same[1], n);
@@ -200,21 +212,22 @@ int main(int argc, char **argv)
     } else if (!strcmp(argv[1], "fork")) {
         pid_t child = fork();
         if (child == 0) {
-            run_inline(n, "fork child");
+            run_inline(n, "fork child", 1);
             _exit(0);
         }
         waitpid(child, 0, 0);
         child = vfork();
         if (child == 0) {
             long pid = syscall(SYS_getpid), regs = 0;
-            long same = inline_loop(n, pid, &regs);
-            char line[96];
-            int len = snprintf(line, sizeof line, "\nvfork child: same pid %ld of %ld\n", same, n);
+            long same = inline_loop(n, pid, &regs), calls = call_loop(n, pid);
+            char line[128];
+            int len = snprintf(line, sizeof line, "\nvfork child: same pid %ld of %ld, calls %ld of %ld\n",
+                               same, n, calls, n);
             raw3(SYS_write, 1, (long)line, len);
             _exit(0);
         }
         waitpid(child, 0, 0);
-        run_inline(n, "parent");
+        run_inline(n, "parent", 1);
     } else if (!strcmp(argv[1], "seccomp")) {
         long pid = syscall(SYS_getpid), regs = 0;
         printf("\nbefore: raw %ld of %ld", inline_loop(n, pid, &regs), n);
