@@ -16,6 +16,10 @@
  * threads go back to a free list (pthread key destructor) when the key is one of glibc's static
  * ones (no allocation in pthread_setspecific); otherwise they are not reused.
  *
+ * Entry: the wrapper's C path (pb_vdso_getrandom), or, at the one fast site per process, the
+ * wrapper's assembly entry (interpose_routed.c), which makes this same vDSO call with the thread's
+ * state once it exists, without the route probe.
+ *
  * Invalidated by: nothing process-wide. fork wipes the states (the kernel's design); a vfork
  * child runs on its parent's thread and so uses that thread's state in sequence, never in
  * parallel. The one observable difference: a buffer that is not writable makes the vDSO fault
@@ -38,10 +42,13 @@ struct pb_vgetrandom_params {
 
 typedef long (*pb_vgetrandom_fn)(void *buf, size_t len, unsigned flags, void *state, size_t state_len);
 
-static pb_vgetrandom_fn pb_vgetrandom;
+/* Also read by getrandom's fast entry (interpose_routed.c): the function, the state size it is
+ * passed, and this thread's state. */
+PB_HIDDEN pb_vgetrandom_fn pb_vgetrandom;
 static struct pb_vgetrandom_params pb_params;
+PB_HIDDEN uint32_t pb_vgetrandom_state_size;
 static size_t pb_state_stride;
-static PB_TLS void *pb_my_state;
+PB_HIDDEN PB_TLS void *pb_vgetrandom_my_state;
 static PB_TLS int pb_no_state; /* allocation failed for this thread: always pass through */
 
 /* Free states, and the page being carved. Guarded by a try-lock: a signal handler that interrupts
@@ -59,7 +66,7 @@ static void pb_state_release(void *state)
         return;
     /* Runs on the exiting thread: a later destructor that calls getrandom must not use a state
      * another thread may already have taken. */
-    pb_my_state = 0;
+    pb_vgetrandom_my_state = 0;
     pb_no_state = 1;
     while (__atomic_exchange_n(&pb_pool_lock, 1, __ATOMIC_ACQUIRE))
         ; /* thread exit is not a signal context; the holder cannot be this thread */
@@ -97,22 +104,24 @@ static void *pb_state_take(void)
 
 int pb_vdso_getrandom(void *buf, size_t len, unsigned flags, ssize_t *out)
 {
-    void *state = pb_my_state;
+    void *state = pb_vgetrandom_my_state;
     if (PB_UNLIKELY(!state)) {
         if (pb_no_state || !pb_vgetrandom || !(state = pb_state_take()))
             return 0;
-        pb_my_state = state;
+        pb_vgetrandom_my_state = state;
         if (pb_key_ok)
             pthread_setspecific(pb_state_key, state);
     }
     long r = pb_vgetrandom(buf, len, flags, state, pb_params.size_of_opaque_state);
-    if (r < 0) {
-        errno = (int)-r;
-        *out = -1;
-    } else {
-        *out = r;
-    }
+    *out = r < 0 ? pb_vdso_getrandom_failed(r) : r;
     return 1;
+}
+
+/* The vDSO's error (-errno) as the C library returns it. */
+ssize_t pb_vdso_getrandom_failed(long r)
+{
+    errno = (int)-r;
+    return -1;
 }
 
 static const char *pb_vdso_random_start(void)
@@ -126,6 +135,7 @@ static const char *pb_vdso_random_start(void)
         return "the vDSO refused to describe its getrandom state";
     }
     pb_state_stride = (pb_params.size_of_opaque_state + 63u) & ~(size_t)63u;
+    pb_vgetrandom_state_size = pb_params.size_of_opaque_state;
     if (pthread_key_create(&pb_state_key, pb_state_release) == 0) {
         /* Keys below 32 live in the thread descriptor: setting one never allocates. */
         if (pb_state_key < 32)

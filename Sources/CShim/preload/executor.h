@@ -262,6 +262,7 @@ void pb_identity_change_end(int disable_credentials, int disable_groups) PB_HIDD
 /* The executors' serving entry points used by the wrappers. Each returns 1 and stores the answer,
  * or 0 to decline. */
 int pb_vdso_getrandom(void *buf, size_t len, unsigned flags, ssize_t *out) PB_HIDDEN;
+ssize_t pb_vdso_getrandom_failed(long r) PB_HIDDEN;
 int pb_vdso_clock_syscall(long nr, long a1, long a2, long a3, long *out) PB_HIDDEN;
 
 /* Signal mask (exec_sigmask.c). */

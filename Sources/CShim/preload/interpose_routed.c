@@ -107,9 +107,51 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
     PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden pb_plain_gettid\n.globl", hook)                                      \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
 
+/*
+ * getrandom's entry: for its fast site (the first getrandom route), a thread that already has its
+ * vDSO state calls the vDSO from here, with the program's own three arguments and the state,
+ * without the C path's route probe: the same call pb_vdso_getrandom (exec_vdso_random.c) makes,
+ * so the same answer. The per-thread sample count is decremented as the C path does, and a call
+ * it picks for sampling, a thread with no state yet, or any other site takes the plain stub. The
+ * vDSO is entered with the stack aligned as at any call; its -errno becomes errno and -1.
+ */
+#define PB_RANDOM_FAST_STUB(hook)                                                                   \
+    __asm__(".text\n"                                                                               \
+            ".globl getrandom\n"                                                                    \
+            ".type getrandom, @function\n"                                                          \
+            ".p2align 4\n"                                                                          \
+            "getrandom:\n"                                                                          \
+            "    movq pb_fast_getrandom(%rip), %rax\n"                                              \
+            "    cmpq %rax, (%rsp)\n"                                                               \
+            "    jne 1f\n"                                                                          \
+            "    movq pb_vgetrandom_my_state@gottpoff(%rip), %rax\n"                                \
+            "    movq %fs:(%rax), %rcx\n"                                                           \
+            "    testq %rcx, %rcx\n"                                                                \
+            "    jz 1f\n"                                                                           \
+            "    movq pb_sample_countdown@gottpoff(%rip), %rax\n"                                   \
+            "    movl %fs:(%rax), %r8d\n"                                                           \
+            "    leal -2(%r8), %r9d\n"                                                              \
+            "    cmpl $0xfffffffd, %r9d\n"                                                          \
+            "    jae 1f\n"                                                                          \
+            "    decl %r8d\n"                                                                       \
+            "    movl %r8d, %fs:(%rax)\n"                                                           \
+            "    movl pb_vgetrandom_state_size(%rip), %r8d\n"                                       \
+            "    subq $8, %rsp\n"                                                                   \
+            "    call *pb_vgetrandom(%rip)\n"                                                       \
+            "    addq $8, %rsp\n"                                                                   \
+            "    testq %rax, %rax\n"                                                                \
+            "    js 2f\n"                                                                           \
+            "    ret\n"                                                                             \
+            "2:  movq %rax, %rdi\n"                                                                 \
+            "    jmp pb_vdso_getrandom_failed\n"                                                    \
+            "1:  jmp pb_plain_getrandom\n"                                                          \
+            ".size getrandom, .-getrandom\n");                                                      \
+    PB_ENTRY_STUB_AS(pb_plain_getrandom, getrandom, ".hidden pb_plain_getrandom\n.globl", hook)    \
+    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_getrandom;
+
 /* Which entry each wrapper gets. */
 #define PB_STUB_FOR_PB_EXEC_IDENTITY(name, hook) PB_STUB_IDENTITY_##name(hook)
-#define PB_STUB_FOR_PB_EXEC_VDSO_RANDOM(name, hook) PB_ENTRY_STUB(name, hook)
+#define PB_STUB_FOR_PB_EXEC_VDSO_RANDOM(name, hook) PB_RANDOM_FAST_STUB(hook)
 #define PB_STUB_IDENTITY_getpid(hook) PB_IDENTITY_FAST_STUB(getpid, 0, hook)
 #define PB_STUB_IDENTITY_getuid(hook) PB_IDENTITY_FAST_STUB(getuid, 1, hook)
 #define PB_STUB_IDENTITY_geteuid(hook) PB_IDENTITY_FAST_STUB(geteuid, 2, hook)
@@ -142,16 +184,19 @@ int pb_is_fast_site(uintptr_t site)
 void pb_fast_sites_update(void) PB_HIDDEN;
 void pb_fast_sites_update(void)
 {
-    static const struct { uintptr_t *fast; unsigned nr; } map[] = {
-        {&pb_fast_getpid, SYS_getpid}, {&pb_fast_getuid, SYS_getuid}, {&pb_fast_geteuid, SYS_geteuid},
-        {&pb_fast_getgid, SYS_getgid}, {&pb_fast_getegid, SYS_getegid}, {&pb_fast_getpgrp, SYS_getpgrp},
-        {&pb_fast_gettid, SYS_gettid},
+    static const struct { uintptr_t *fast; unsigned nr; unsigned exec; } map[] = {
+        {&pb_fast_getpid, SYS_getpid, PB_EXEC_IDENTITY}, {&pb_fast_getuid, SYS_getuid, PB_EXEC_IDENTITY},
+        {&pb_fast_geteuid, SYS_geteuid, PB_EXEC_IDENTITY}, {&pb_fast_getgid, SYS_getgid, PB_EXEC_IDENTITY},
+        {&pb_fast_getegid, SYS_getegid, PB_EXEC_IDENTITY}, {&pb_fast_getpgrp, SYS_getpgrp, PB_EXEC_IDENTITY},
+        {&pb_fast_gettid, SYS_gettid, PB_EXEC_IDENTITY},
+        {&pb_fast_getrandom, SYS_getrandom, PB_EXEC_VDSO_RANDOM},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
         uintptr_t site = 0;
         for (uint32_t u = 0; u < pb_route_used_count && !site; u++) {
             const struct pb_route *r = &pb_routes[pb_route_used[u]];
-            if (r->active == PB_EXEC_IDENTITY && r->syscall_nr == map[i].nr && pb_id)
+            if (r->active == map[i].exec && r->syscall_nr == map[i].nr &&
+                (map[i].exec != PB_EXEC_IDENTITY || pb_id))
                 site = r->site;
         }
         __atomic_store_n(map[i].fast, site, __ATOMIC_RELEASE);
