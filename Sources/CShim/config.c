@@ -20,6 +20,7 @@ static const struct pb_name pb_levels[] = {
     {"info", PB_LOG_INFO}, {"debug", PB_LOG_DEBUG}, {0, 0},
 };
 static const struct pb_name pb_bools[] = { {"0", 0}, {"1", 1}, {0, 0} };
+static const struct pb_name pb_copy_modes[] = { {"0", 0}, {"1", 1}, {"always", 2}, {0, 0} };
 static const struct pb_name pb_gate_modes[] = { {"on", 1}, {"off", 0}, {0, 0} };
 
 /* Every variable privbox reads. A PRIVBOX_* name outside this list is reported, because a typo
@@ -136,7 +137,7 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
         } else if (strcmp(name, "PRIVBOX_INLINE") == 0) {
             status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->inline_discovery);
         } else if (strcmp(name, "PRIVBOX_COPY") == 0) {
-            status |= pb_parse_enum(cfg, pb_bools, name, value, "0 or 1", &cfg->copies);
+            status |= pb_parse_enum(cfg, pb_copy_modes, name, value, "0, 1 or always", &cfg->copies);
         } else if (strcmp(name, "PRIVBOX_GATE") == 0) {
             status |= pb_parse_enum(cfg, pb_gate_modes, name, value, "on or off", &cfg->gate);
         } else if (strcmp(name, "PRIVBOX_PROFILE") == 0) {

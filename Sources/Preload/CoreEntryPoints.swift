@@ -73,7 +73,7 @@ public func privboxCorePlan(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<
     guard let profile = try? ProfileIO.read(path: String(cString: path)) else { return -1 }
     var moduleIndex: [String: Int] = [:]
     var nModules = 0, nSites = 0
-    for site in ExecutorPlan.sites(profile, exe: String(cString: exe), buildID: id) {
+    for (site, calls) in ExecutorPlan.weightedSites(profile, exe: String(cString: exe), buildID: id) {
         guard nSites < siteCap else { break }
         let key = site.modulePath + "\u{0}" + site.buildID
         var index = moduleIndex[key]
@@ -98,6 +98,7 @@ public func privboxCorePlan(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<
         entry.module = UInt32(index!)
         entry.syscall_nr = UInt32(site.syscallNumber)
         entry.is_inline = site.inline ? 1 : 0
+        entry.calls = calls
         if site.functionSize > 0 && site.functionSize <= UInt64(UInt32.max) {
             entry.function_offset = site.functionStart
             entry.function_size = UInt32(site.functionSize)

@@ -38,11 +38,26 @@ public struct PlanSite: Hashable {
 
 public enum ExecutorPlan {
     public static func sites(_ profile: Profile, exe: String, buildID: String) -> [PlanSite] {
+        weightedSites(profile, exe: exe, buildID: buildID).map(\.site)
+    }
+
+    /// The sites, each with the calls a profiled process made from it (the most over the loops and
+    /// processes that list it; 0 when the profile does not say): the preload copies a site's
+    /// function only where these calls repay the copy's start-up cost.
+    public static func weightedSites(_ profile: Profile, exe: String, buildID: String)
+        -> [(site: PlanSite, calls: UInt64)] {
         let mine = profile.processes.filter { $0.exe == exe && $0.exeBuildID == buildID }
         let pids = Set(mine.map(\.pid))
-        var out: [PlanSite] = []
-        var seen = Set<PlanSite>()
-        func add(_ s: PlanSite) { if seen.insert(s).inserted { out.append(s) } }
+        var out: [(site: PlanSite, calls: UInt64)] = []
+        var index: [PlanSite: Int] = [:]
+        func add(_ s: PlanSite, _ calls: UInt64) {
+            if let i = index[s] {
+                out[i].calls = max(out[i].calls, calls)
+            } else {
+                index[s] = out.count
+                out.append((s, calls))
+            }
+        }
 
         if let loops = profile.loops {
             for loop in loops {
@@ -67,9 +82,11 @@ public enum ExecutorPlan {
                     }
                     // A syscall instruction no wrapper returns to is served only from a copy, whose
                     // function the preload bounds by its unwind entry when no symbol gave bounds.
+                    var calls: UInt64 = 0
+                    if case let .integer(n)? = site["calls"], n > 0 { calls = UInt64(n) }
                     add(PlanSite(modulePath: module, buildID: id, offset: UInt64(offset), syscallNumber: number,
                                  inline: isInline, functionStart: start, functionSize: size,
-                                 function: site["function"].flatMap(string) ?? ""))
+                                 function: site["function"].flatMap(string) ?? ""), calls)
                 }
             }
             return out
@@ -88,7 +105,7 @@ public enum ExecutorPlan {
             for key in order {
                 let n = calls[key] ?? 0
                 if n >= LoopAnalysis.hotMinimumCalls && Double(n) >= LoopAnalysis.hotShare * Double(total) {
-                    add(key)
+                    add(key, n)
                 }
             }
         }

@@ -15,6 +15,9 @@ final class CopyTests: XCTestCase {
 
     /// The scenario natively, profiled (with --inline), then accelerated with the log at info level
     /// (and `extra` in the environment). stdout and exit status must match native's.
+    /// PRIVBOX_COPY=always unless `extra` says otherwise: these loops are short, and by default a
+    /// copy is made only where the profiled calls repay its start-up cost (the two tests on that
+    /// rule pass their own setting).
     func accelerated(_ scenario: String, _ n: Int, extra: [String: String] = [:],
                      file: StaticString = #filePath, line: UInt = #line) throws -> Run {
         let prog = try Programs.path("copies")
@@ -28,6 +31,7 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(prof.stdout, native.stdout, "\(scenario): profiled output differs", file: file, line: line)
         var env = Runner.cleanEnvironment
         env["PRIVBOX_LOG"] = "info"
+        env["PRIVBOX_COPY"] = "always"
         for (k, v) in extra { env[k] = v }
         let acc = try Runner.run([Paths.cli, "run", "-p", profile, "--"] + args, environment: env)
         XCTAssertEqual(acc.stdout, native.stdout, "\(scenario): accelerated output differs\n\(acc.stderr)",
@@ -62,6 +66,21 @@ final class CopyTests: XCTestCase {
         XCTAssertEqual(served(err, "getpid", in: "checked_getpid").map { $0 >= 46 }, true, err)
         // The write is not an identity call: it stays a syscall instruction in the copy.
         XCTAssertFalse(err.contains("(write, syscall instruction"), err)
+    }
+
+    func testByDefaultACopyIsMadeOnlyWhereTheProfiledCallsRepayIt() throws {
+        // 3,000 raw getpid calls save ~0.4 ms, less than a copy costs at start-up: not copied,
+        // and the loop's getpid runs as natively (the output is the same either way).
+        let few = try accelerated("inline", 3000, extra: ["PRIVBOX_COPY": "1"])
+        var err = few.accelerated.stderr
+        XCTAssertTrue(err.contains("(getpid): not copied: 3000 profiled calls would not repay a copy's start-up"), err)
+        XCTAssertFalse(err.contains("copied inline_loop ("), err)
+        XCTAssertNil(served(err, "getpid", in: "inline_loop"), err)
+        // 25,000 do (the threshold for a syscall instruction is 20,000): copied and served.
+        let many = try accelerated("inline", 25000, extra: ["PRIVBOX_COPY": "1"])
+        err = many.accelerated.stderr
+        XCTAssertTrue(err.contains("copied inline_loop ("), err)
+        XCTAssertGreaterThanOrEqual(served(err, "getpid", in: "inline_loop") ?? 0, 24999, err)
     }
 
     func testTheDecodedFunctionIsCachedForTheNextRun() throws {
@@ -169,6 +188,7 @@ final class CopyTests: XCTestCase {
                            environment: Runner.cleanEnvironment)
         var env = Runner.cleanEnvironment
         env["PRIVBOX_LOG"] = "info"
+        env["PRIVBOX_COPY"] = "always"
         let acc = try Runner.run([Paths.cli, "run", "-p", profile, "--", prog, "4000"], environment: env)
         XCTAssertEqual(acc.stdout, native.stdout, acc.stderr)
         XCTAssertEqual(acc.status, 0, acc.stderr)

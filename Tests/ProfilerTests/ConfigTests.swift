@@ -38,6 +38,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(parse(["PRIVBOX_MODE=profile"]).config.inline_discovery, 0)
         XCTAssertEqual(cfg.copies, 0)
         XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate"]).config.copies, 1)
+        XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_COPY=always"]).config.copies, 2)
         XCTAssertFalse(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_COPY=yes"]).ok)
         XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate"]).config.gate, 0)
         XCTAssertEqual(parse(["PRIVBOX_MODE=accelerate", "PRIVBOX_GATE=on"]).config.gate, 1)

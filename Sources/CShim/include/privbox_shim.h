@@ -46,8 +46,10 @@ struct pb_config {
     int inherit;           /* 1: children keep the preload (default); 0: it is removed at start */
     int inline_discovery;  /* PRIVBOX_INLINE=1: profile mode also traps the system calls that do
                               not go through libc's wrappers (Syscall User Dispatch) */
-    int copies;            /* PRIVBOX_COPY=0 turns off accelerate mode's instrumented copies
-                              (default 1; see Sources/CShim/preload/copies.c) */
+    int copies;            /* PRIVBOX_COPY: 0 turns off accelerate mode's instrumented copies;
+                              1 (default) copies where the profiled calls repay the copy's
+                              start-up cost; 2 (always) copies every eligible function (see
+                              Sources/CShim/preload/copies.c, routes.c) */
     int gate;              /* PRIVBOX_GATE: 1 (on) boxes copies through a privbox kernel's gate
                               when there is one; 0 (off, the default) never */
     int profile_path_set;  /* PRIVBOX_PROFILE was given */
@@ -96,6 +98,7 @@ struct pb_plan_site {
     uint32_t function_size; /* bounds of the function holding the site; 0: unknown */
     uint64_t function_offset;
     char function[PB_PLAN_FUNCTION_MAX]; /* its name, for reports; no blank or newline */
+    uint64_t calls;         /* calls the profiled process made from the site; 0: unknown */
 };
 typedef int (*pb_core_plan_fn)(const char *path, const char *exe, const uint8_t *build_id,
                                size_t build_id_len, struct pb_plan_module *modules,

@@ -9,9 +9,10 @@
  * read; the core (which validates the profile and reports a bad one) runs again. Files live in
  * $XDG_CACHE_HOME/privbox/plans (or ~/.cache/privbox/plans), mode 0600, written atomically.
  *
- * Format (text): "privbox-plan/2 <modules> <sites>", then one line per module
+ * Format (text): "privbox-plan/3 <modules> <sites>", then one line per module
  * "<build-id or -> <path>", then one line per site "<module> <offset in hex> <syscall nr>
- * <inline 0|1> <function offset in hex> <function size> <function name or ->". A plan cached by an
+ * <inline 0|1> <function offset in hex> <function size> <function name or -> <profiled calls>".
+ * A plan cached by an
  * older privbox (another tag) is not read: the core computes it again.
  *
  * Runs in the constructor, before main() and before any thread of the program exists: the
@@ -61,7 +62,7 @@ static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t modul
 {
     size_t nm = 0, ns = 0;
     char *line = buf, *nl = strchr(line, '\n');
-    if (!nl || sscanf(line, "privbox-plan/2 %zu %zu", &nm, &ns) != 2 || nm > module_cap || ns > site_cap)
+    if (!nl || sscanf(line, "privbox-plan/3 %zu %zu", &nm, &ns) != 2 || nm > module_cap || ns > site_cap)
         return 0;
     for (size_t m = 0; m < nm; m++) {
         line = nl + 1;
@@ -83,15 +84,15 @@ static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t modul
         if (!(nl = strchr(line, '\n')))
             return 0;
         unsigned module, nr, is_inline, fsize;
-        unsigned long long offset, fstart;
+        unsigned long long offset, fstart, calls;
         char name[PB_PLAN_FUNCTION_MAX];
-        if (sscanf(line, "%u %llx %u %u %llx %u %63s", &module, &offset, &nr, &is_inline, &fstart,
-                   &fsize, name) != 7 ||
+        if (sscanf(line, "%u %llx %u %u %llx %u %63s %llu", &module, &offset, &nr, &is_inline, &fstart,
+                   &fsize, name, &calls) != 8 ||
             module >= nm || nr >= 1024 || is_inline > 1)
             return 0;
         sites[i] = (struct pb_plan_site){.offset = offset, .module = module, .syscall_nr = nr,
                                          .is_inline = is_inline, .function_offset = fstart,
-                                         .function_size = fsize};
+                                         .function_size = fsize, .calls = calls};
         if (strcmp(name, "-") != 0)
             memcpy(sites[i].function, name, strlen(name) + 1);
     }
@@ -151,18 +152,19 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
     char *buf = pb_map(PB_PLAN_MAX_BYTES);
     if (!buf)
         return;
-    size_t used = (size_t)snprintf(buf, PB_PLAN_MAX_BYTES, "privbox-plan/2 %zu %zu\n", module_count,
+    size_t used = (size_t)snprintf(buf, PB_PLAN_MAX_BYTES, "privbox-plan/3 %zu %zu\n", module_count,
                                    site_count);
     for (size_t m = 0; m < module_count && used < PB_PLAN_MAX_BYTES; m++)
         used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%s %s\n",
                                  modules[m].build_id[0] ? modules[m].build_id : "-", modules[m].path);
     for (size_t i = 0; i < site_count && used < PB_PLAN_MAX_BYTES; i++)
-        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%u %llx %u %u %llx %u %s\n",
+        used += (size_t)snprintf(buf + used, PB_PLAN_MAX_BYTES - used, "%u %llx %u %u %llx %u %s %llu\n",
                                  sites[i].module, (unsigned long long)sites[i].offset,
                                  sites[i].syscall_nr, sites[i].is_inline,
                                  (unsigned long long)sites[i].function_offset,
                                  sites[i].function_size,
-                                 sites[i].function[0] ? sites[i].function : "-");
+                                 sites[i].function[0] ? sites[i].function : "-",
+                                 (unsigned long long)sites[i].calls);
     if (used < PB_PLAN_MAX_BYTES)
         pb_cache_file_write(path, buf, used);
     pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
