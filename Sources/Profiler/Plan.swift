@@ -41,21 +41,29 @@ public enum ExecutorPlan {
         weightedSites(profile, exe: exe, buildID: buildID).map(\.site)
     }
 
-    /// The sites, each with the calls a profiled process made from it (the most over the loops and
-    /// processes that list it; 0 when the profile does not say): the preload copies a site's
-    /// function only where these calls repay the copy's start-up cost.
+    /// The sites, each with the calls one profiled process made from it: the preload copies a
+    /// site's function only where these calls repay the copy's start-up cost. The loop analysis
+    /// splits a site's calls among the loops its stacks lead to, so a process's calls from a site
+    /// are the sum over its loops; over processes, the most. A site the profile gives a count for
+    /// weighs at least 1 (a share can round to 0); 0 means the profile does not say.
     public static func weightedSites(_ profile: Profile, exe: String, buildID: String)
         -> [(site: PlanSite, calls: UInt64)] {
         let mine = profile.processes.filter { $0.exe == exe && $0.exeBuildID == buildID }
         let pids = Set(mine.map(\.pid))
         var out: [(site: PlanSite, calls: UInt64)] = []
         var index: [PlanSite: Int] = [:]
-        func add(_ s: PlanSite, _ calls: UInt64) {
-            if let i = index[s] {
-                out[i].calls = max(out[i].calls, calls)
-            } else {
+        var perProcess: [PlanSite: [Int: UInt64]] = [:]
+        func add(_ s: PlanSite, _ calls: UInt64?, pid: Int) {
+            if index[s] == nil {
                 index[s] = out.count
-                out.append((s, calls))
+                out.append((s, 0))
+            }
+            if let calls { perProcess[s, default: [:]][pid, default: 0] &+= calls }
+        }
+        func weighed() -> [(site: PlanSite, calls: UInt64)] {
+            out.map { entry in
+                guard let byPid = perProcess[entry.site] else { return entry }
+                return (entry.site, max(byPid.values.max() ?? 0, 1))
             }
         }
 
@@ -82,14 +90,14 @@ public enum ExecutorPlan {
                     }
                     // A syscall instruction no wrapper returns to is served only from a copy, whose
                     // function the preload bounds by its unwind entry when no symbol gave bounds.
-                    var calls: UInt64 = 0
-                    if case let .integer(n)? = site["calls"], n > 0 { calls = UInt64(n) }
+                    var calls: UInt64?
+                    if case let .integer(n)? = site["calls"], n >= 0 { calls = UInt64(n) }
                     add(PlanSite(modulePath: module, buildID: id, offset: UInt64(offset), syscallNumber: number,
                                  inline: isInline, functionStart: start, functionSize: size,
-                                 function: site["function"].flatMap(string) ?? ""), calls)
+                                 function: site["function"].flatMap(string) ?? ""), calls, pid: Int(pid))
                 }
             }
-            return out
+            return weighed()
         }
         for process in mine {
             let total = process.totalCalls
@@ -105,11 +113,11 @@ public enum ExecutorPlan {
             for key in order {
                 let n = calls[key] ?? 0
                 if n >= LoopAnalysis.hotMinimumCalls && Double(n) >= LoopAnalysis.hotShare * Double(total) {
-                    add(key, n)
+                    add(key, n, pid: process.pid)
                 }
             }
         }
-        return out
+        return weighed()
     }
 
     private static func string(_ json: JSON) -> String? {

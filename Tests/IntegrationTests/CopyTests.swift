@@ -83,6 +83,44 @@ final class CopyTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(served(err, "getpid", in: "inline_loop") ?? 0, 24999, err)
     }
 
+    func testThePlanCacheKeepsEachSitesCalls() throws {
+        // The copy decision needs each site's profiled calls on every run, also when the plan
+        // comes from the cache (privbox-plan/3); a cache line whose count is not a number is
+        // refused and the plan computed again.
+        let prog = try Programs.path("copies")
+        let s = try Scratch()
+        let profile = s.path("p.json")
+        _ = try Runner.run([Paths.cli, "profile", "--inline", "-o", profile, "--", prog, "inline", "3000"],
+                           environment: Runner.cleanEnvironment)
+        var env = Runner.cleanEnvironment
+        env["PRIVBOX_LOG"] = "debug"
+        env["XDG_CACHE_HOME"] = s.path("cache")
+        func run() throws -> String {
+            let r = try Runner.run([Paths.cli, "run", "-p", profile, "--", prog, "inline", "3000"], environment: env)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stderr
+        }
+        let notCopied = "(getpid): not copied: 3000 profiled calls would not repay"
+        let first = try run()
+        XCTAssertFalse(first.contains("plan read from"), first)
+        XCTAssertTrue(first.contains(notCopied), first)
+        let second = try run()
+        XCTAssertTrue(second.contains("plan read from"), second)
+        XCTAssertTrue(second.contains(notCopied), second)
+        let dir = s.path("cache/privbox/plans")
+        let plans = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".plan") }
+        XCTAssertEqual(plans.count, 1, "\(plans)")
+        let file = dir + "/" + plans[0]
+        var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasPrefix("privbox-plan/3 "), lines[0])
+        let last = lines.count - 1
+        lines[last] = lines[last].split(separator: " ").dropLast().joined(separator: " ") + " -1"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let third = try run()
+        XCTAssertFalse(third.contains("plan read from"), third)
+        XCTAssertTrue(third.contains(notCopied), third)
+    }
+
     func testTheDecodedFunctionIsCachedForTheNextRun() throws {
         let s = try Scratch()
         let first = try accelerated("inline", 300, extra: ["XDG_CACHE_HOME": s.path("cache"), "PRIVBOX_LOG": "debug"])

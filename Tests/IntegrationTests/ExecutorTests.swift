@@ -21,6 +21,15 @@ final class ExecutorTests: XCTestCase {
         let profiled = try Runner.run([Paths.cli, "profile", "-o", profile, "--", program, name],
                                       environment: Runner.cleanEnvironment)
         XCTAssertEqual(profiled.stdout, native.stdout, "profile")
+        // With copies made wherever one can serve (these loops are too short for the default
+        // threshold): the identity calls then go through the copies' inlined loads.
+        let copied = try Runner.run([program, name], mode: .accelerate, scratch: s, profile: profile,
+                                    extra: ["PRIVBOX_LOG": "info", "PRIVBOX_COPY": "always"])
+        XCTAssertEqual(copied.stdout, native.stdout, "accelerate with copies:\n\(copied.stderr)")
+        XCTAssertEqual(copied.status, 0)
+        if executor == "identity" {
+            XCTAssertTrue(copied.stderr.contains("privbox: copied "), "no copy was made:\n\(copied.stderr)")
+        }
         let accel = try Runner.run([program, name], mode: .accelerate, scratch: s, profile: profile,
                                    extra: ["PRIVBOX_LOG": "info"])
         XCTAssertEqual(accel.stdout, native.stdout, "accelerate:\n\(accel.stderr)")

@@ -165,6 +165,27 @@ final class ExecutorPlanTests: XCTestCase {
         ])
     }
 
+    /// A site's weight (what decides whether the preload copies its function) is one process's
+    /// calls from it: the loop analysis splits them among the loops, so they are summed over a
+    /// process's loops; over processes the most counts. A listed count of 0 weighs 1; no count, 0.
+    func testSiteWeightsSumOverAProcesssLoopsAndTakeTheBusiestProcess() throws {
+        let a = process(pid: 10, sites: []), b = process(pid: 11, sites: [])
+        func site(_ offset: Int64, _ calls: Int64?) -> JSON {
+            var pairs: [(String, JSON)] = [("offset", .integer(offset)), ("syscall", .string("getpid"))]
+            if let calls { pairs.append(("calls", .integer(calls))) }
+            return .object(pairs)
+        }
+        func loop(_ pid: Int64, _ sites: [JSON]) -> JSON {
+            .object([("pid", .integer(pid)), ("module", .string("/bin/app")), ("build_id", .string("aa")),
+                     ("sites", .array(sites))])
+        }
+        let loops = [loop(10, [site(0x100, 30_000), site(0x200, 0)]), loop(10, [site(0x100, 20_000), site(0x300, nil)]),
+                     loop(11, [site(0x100, 40_000)])]
+        let weights = ExecutorPlan.weightedSites(Profile(processes: [a, b], loops: loops), exe: "/bin/app", buildID: "aa")
+        XCTAssertEqual(weights.map(\.site.offset), [0x100, 0x200, 0x300])
+        XCTAssertEqual(weights.map(\.calls), [50_000, 1, 0])
+    }
+
     /// A syscall instruction is planned with the bounds of its function (a copy serves it), or
     /// without when the symbols gave none (the preload then asks the unwind tables); bounds that
     /// do not hold the site are not believed.

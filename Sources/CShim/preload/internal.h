@@ -22,7 +22,8 @@ struct pb_process {
     int log_level;
     char profile_pattern[PB_PATH_MAX];
     char lib_dir[PB_PATH_MAX]; /* directory of libprivbox.so, where libprivbox_core.so lives */
-    int copies;             /* PRIVBOX_COPY: accelerate mode builds instrumented copies */
+    int copies;             /* PRIVBOX_COPY: 0 no instrumented copies, 1 where the profiled calls
+                               repay them (routes.c), 2 (always) wherever one can serve */
     int gate;               /* PRIVBOX_GATE: copies may run in a privbox kernel's boxes */
     long pid;               /* at start, or in a fork child: what the profile is written under
                                if a seccomp filter refuses getpid by then */

@@ -121,6 +121,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             ".type getrandom, @function\n"                                                          \
             ".p2align 4\n"                                                                          \
             "getrandom:\n"                                                                          \
+            "    .cfi_startproc\n"                                                                  \
             "    movq pb_fast_getrandom(%rip), %rax\n"                                              \
             "    cmpq %rax, (%rsp)\n"                                                               \
             "    jne 1f\n"                                                                          \
@@ -137,14 +138,17 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    movl %r8d, %fs:(%rax)\n"                                                           \
             "    movl pb_vgetrandom_state_size(%rip), %r8d\n"                                       \
             "    subq $8, %rsp\n"                                                                   \
+            "    .cfi_adjust_cfa_offset 8\n"  /* unwinding out of the vDSO call crosses this frame */ \
             "    call *pb_vgetrandom(%rip)\n"                                                       \
             "    addq $8, %rsp\n"                                                                   \
+            "    .cfi_adjust_cfa_offset -8\n"                                                       \
             "    testq %rax, %rax\n"                                                                \
             "    js 2f\n"                                                                           \
             "    ret\n"                                                                             \
             "2:  movq %rax, %rdi\n"                                                                 \
             "    jmp pb_vdso_getrandom_failed\n"                                                    \
             "1:  jmp pb_plain_getrandom\n"                                                          \
+            "    .cfi_endproc\n"                                                                    \
             ".size getrandom, .-getrandom\n");                                                      \
     PB_ENTRY_STUB_AS(pb_plain_getrandom, getrandom, ".hidden pb_plain_getrandom\n.globl", hook)    \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_getrandom;

@@ -86,6 +86,10 @@ static int pb_plan_parse(char *buf, struct pb_plan_module *modules, size_t modul
         unsigned module, nr, is_inline, fsize;
         unsigned long long offset, fstart, calls;
         char name[PB_PLAN_FUNCTION_MAX];
+        *nl = '\0'; /* one line each: a truncated line must not borrow from the next */
+        const char *last = strrchr(line, ' ');
+        if (!last || last[1] < '0' || last[1] > '9')
+            return 0; /* the count, last, must be a number ("%llu" would take "-1") */
         if (sscanf(line, "%u %llx %u %u %llx %u %63s %llu", &module, &offset, &nr, &is_inline, &fstart,
                    &fsize, name, &calls) != 8 ||
             module >= nm || nr >= 1024 || is_inline > 1)
