@@ -285,7 +285,7 @@ static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
 /*
  * Whether a site's calls repay a copy of its function. A copy costs start-up time in every run,
  * before main() (hyperfine, decode cache warm: +0.6 ms for the copies test program's two small
- * functions, +2.5 ms for sqlite3's two, whose process maps are larger: libgcc_s loaded for the
+ * functions, +0.9 ms for sqlite3's two, whose process maps are larger: libgcc_s loaded for the
  * unwind entries, /proc/self/maps read, pages mapped and patched). What it saves per call is what
  * the site costs without it:
  *  - a `syscall` instruction, which no route can serve: the system call itself (130-170 ns here
