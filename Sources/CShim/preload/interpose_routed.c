@@ -64,35 +64,37 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
  * value that keeps being invalidated, so every call asks the kernel and pays privbox's fill on
  * top — all take the C path, which samples as for every other site.
  */
+/* The head and tail every fast entry below shares: a call whose return address is not the
+ * wrapper's fast site (pb_fast_NAME, 0 when it has none) goes to the plain entry stub. */
+#define PB_FAST_ENTRY_HEAD(name)                                                                    \
+    ".text\n"                                                                                       \
+    ".globl " #name "\n"                                                                            \
+    ".type " #name ", @function\n"                                                                  \
+    ".p2align 4\n" #name ":\n"                                                                      \
+    "    .cfi_startproc\n"                                                                          \
+    "    movq pb_fast_" #name "(%rip), %rax\n"                                                      \
+    "    cmpq %rax, (%rsp)\n"                                                                       \
+    "    jne 1f\n"
+#define PB_FAST_ENTRY_TAIL(name)                                                                    \
+    "1:  jmp pb_plain_" #name "\n"                                                                  \
+    "    .cfi_endproc\n"                                                                            \
+    ".size " #name ", .-" #name "\n"
+
 #define PB_IDENTITY_FAST_STUB(name, which, hook)                                                    \
-    __asm__(".text\n"                                                                               \
-            ".globl " #name "\n"                                                                    \
-            ".type " #name ", @function\n"                                                          \
-            ".p2align 4\n" #name ":\n"                                                              \
-            "    movq pb_fast_" #name "(%rip), %rax\n"                                              \
-            "    cmpq %rax, (%rsp)\n"                                                               \
-            "    jne 1f\n"                                                                          \
+    __asm__(PB_FAST_ENTRY_HEAD(name)                                                                \
             "    movq pb_id(%rip), %rdx\n"                                                          \
             "    movq 8*" #which "(%rdx), %rax\n"                                                   \
             "    testq %rax, %rax\n"                                                                \
             "    jns 1f\n"                                                                          \
             "    ret\n"                                                                             \
-            "1:  jmp pb_plain_" #name "\n"                                                          \
-            ".size " #name ", .-" #name "\n");                                                      \
+            PB_FAST_ENTRY_TAIL(name));                                                              \
     /* global but hidden: copy_entries.S falls back to it too */                                 \
     PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden pb_plain_" #name "\n.globl", hook)                                        \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_##name;
 
 /* gettid's: the thread's cached tid, valid while it was read under the current pid. */
 #define PB_TID_FAST_STUB(hook)                                                                      \
-    __asm__(".text\n"                                                                               \
-            ".globl gettid\n"                                                                       \
-            ".type gettid, @function\n"                                                             \
-            ".p2align 4\n"                                                                          \
-            "gettid:\n"                                                                             \
-            "    movq pb_fast_gettid(%rip), %rax\n"                                                 \
-            "    cmpq %rax, (%rsp)\n"                                                               \
-            "    jne 1f\n"                                                                          \
+    __asm__(PB_FAST_ENTRY_HEAD(gettid)                                                              \
             "    movq pb_id(%rip), %rdx\n"                                                          \
             "    movq (%rdx), %rax\n"                                                               \
             "    testq %rax, %rax\n"                                                                \
@@ -102,8 +104,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    jne 1f\n"                                                                          \
             "    movl %fs:8(%rcx), %eax\n"                                                          \
             "    ret\n"                                                                             \
-            "1:  jmp pb_plain_gettid\n"                                                             \
-            ".size gettid, .-gettid\n");                                                            \
+            PB_FAST_ENTRY_TAIL(gettid));                                                            \
     PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden pb_plain_gettid\n.globl", hook)                                      \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
 
@@ -116,15 +117,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
  * vDSO is entered with the stack aligned as at any call; its -errno becomes errno and -1.
  */
 #define PB_RANDOM_FAST_STUB(hook)                                                                   \
-    __asm__(".text\n"                                                                               \
-            ".globl getrandom\n"                                                                    \
-            ".type getrandom, @function\n"                                                          \
-            ".p2align 4\n"                                                                          \
-            "getrandom:\n"                                                                          \
-            "    .cfi_startproc\n"                                                                  \
-            "    movq pb_fast_getrandom(%rip), %rax\n"                                              \
-            "    cmpq %rax, (%rsp)\n"                                                               \
-            "    jne 1f\n"                                                                          \
+    __asm__(PB_FAST_ENTRY_HEAD(getrandom)                                                           \
             "    movq pb_vgetrandom_my_state@gottpoff(%rip), %rax\n"                                \
             "    movq %fs:(%rax), %rcx\n"                                                           \
             "    testq %rcx, %rcx\n"                                                                \
@@ -147,9 +140,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
             "    ret\n"                                                                             \
             "2:  movq %rax, %rdi\n"                                                                 \
             "    jmp pb_vdso_getrandom_failed\n"                                                    \
-            "1:  jmp pb_plain_getrandom\n"                                                          \
-            "    .cfi_endproc\n"                                                                    \
-            ".size getrandom, .-getrandom\n");                                                      \
+            PB_FAST_ENTRY_TAIL(getrandom));                                                         \
     PB_ENTRY_STUB_AS(pb_plain_getrandom, getrandom, ".hidden pb_plain_getrandom\n.globl", hook)    \
     __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_getrandom;
 
