@@ -6,11 +6,14 @@ public enum Acceleration {
     /// on a stock kernel, with the executor's name (as `PRIVBOX_LOG=info` prints it; see
     /// Sources/CShim/preload/exec_*.c). Their time inside the call is what the executor could save
     /// at most. getppid is not here: a parent's death changes it without any call of the process.
+    /// lseek is fusion's: a SEEK_SET lseek followed by reads of the same fd is deferred (the reads
+    /// still enter the kernel, as pread), so only the lseek's time can be saved.
     public static let userSpaceExecutable: [String: String] = [
         "getpid": "identity", "gettid": "identity", "getuid": "identity", "geteuid": "identity",
         "getgid": "identity", "getegid": "identity", "getpgrp": "identity", "getsid": "identity",
         "getrandom": "vdso-getrandom", "clock_gettime": "vdso-clock", "gettimeofday": "vdso-clock",
         "time": "vdso-clock", "getcpu": "vdso-clock", "rt_sigprocmask": "sigmask",
+        "lseek": "fusion",
     ]
 }
 
@@ -67,7 +70,7 @@ extension ReportFormatter {
                 out += "     user-space executors (\(kinds.sorted().joined(separator: ", "))): up to \(formatSeconds(executable)) "
                 out += "(\(percent(executable, of: l.wallNs)) of the loop), estimate\n"
             } else {
-                out += "     user-space executors: nothing to serve (no identity, vDSO or signal-mask calls)\n"
+                out += "     user-space executors: nothing to serve (no identity, vDSO, signal-mask or lseek calls)\n"
             }
             if inlineServable > 0 {
                 out += "     \(inlineServable) executor-servable site\(inlineServable == 1 ? " is a syscall instruction" : "s are syscall instructions") "

@@ -67,6 +67,49 @@ final class ExecutorTests: XCTestCase {
     func testMaskWithConcurrentThreads() throws { try exactness("mask-threads", executor: "sigmask") }
     func testMaskAcrossSwapcontext() throws { try exactness("swapcontext", executor: "sigmask") }
 
+    /// Fusion (exec_fusion.c): hot lseek(SEEK_SET)+read loops, then every way programs/fusion.c
+    /// knows to look at the file offset. The output is the same natively, under profile,
+    /// accelerate and auto, and under accelerate the pairs really were fused (or, for `short`,
+    /// fusion turned itself off).
+    func fusion(_ name: String) throws {
+        let program = try Programs.path("fusion")
+        let s = try Scratch()
+        let data = s.path("data")
+        let native = try Runner.run([program, data, name], mode: .native, scratch: s)
+        XCTAssertEqual(native.status, 0, native.stderr)
+        XCTAssertFalse(native.stdout.contains("FAIL"), native.stdout)
+        XCTAssertGreaterThanOrEqual(native.stdout.split(separator: "\n").count, 1)
+        let profile = s.path("\(name).json")
+        let profiled = try Runner.run([Paths.cli, "profile", "-o", profile, "--", program, data, name],
+                                      environment: Runner.cleanEnvironment)
+        XCTAssertEqual(profiled.stdout, native.stdout, "profile")
+        let accel = try Runner.run([program, data, name], mode: .accelerate, scratch: s, profile: profile,
+                                   extra: ["PRIVBOX_LOG": "info"])
+        XCTAssertEqual(accel.stdout, native.stdout, "accelerate:\n\(accel.stderr)")
+        XCTAssertEqual(accel.status, 0, accel.stderr)
+        let report = accel.stderrLines.first { $0.hasPrefix("privbox: fusion: ") } ?? ""
+        let deferred = Int(report.components(separatedBy: " lseek").first?.split(separator: " ").last ?? "")
+        XCTAssertNotNil(deferred, "no fusion report:\n\(accel.stderr)")
+        if name == "short" {
+            XCTAssertTrue(accel.stderr.contains("fusion turned off: its windows were too short"), accel.stderr)
+        } else {
+            XCTAssertGreaterThan(deferred ?? 0, 20_000, "the pairs were not fused:\n\(accel.stderr)")
+        }
+        let auto = try Runner.run([program, data, name], mode: .auto, scratch: s)
+        XCTAssertEqual(auto.stdout, native.stdout, "auto:\n\(auto.stderr)")
+        XCTAssertEqual(auto.stderr, "")
+    }
+
+    func testFusedPairsReadTheFilesBytesAndLeaveTheOffset() throws { try fusion("loop") }
+    func testFusionWithDupdFds() throws { try fusion("dup") }
+    func testFusionWithOAppendWrites() throws { try fusion("append") }
+    func testFusionUnderStdioAndProcFdinfo() throws { try fusion("stdio") }
+    func testFusionAcrossFork() throws { try fusion("fork") }
+    func testFusionAtTheEdges() throws { try fusion("edges") }
+    func testFusionWhenAThreadAppears() throws { try fusion("thread") }
+    func testFusionWhenAHandlerIsInstalled() throws { try fusion("handler") }
+    func testFusionTurnsItselfOffWhereWindowsAreShort() throws { try fusion("short") }
+
     /// A site where the executor would lose is turned off by sampling; here every executor wins,
     /// so the exit report must say "on" for every routed site and never "turned off".
     func testSamplingKeepsWinningExecutorsOn() throws {

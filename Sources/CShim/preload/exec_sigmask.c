@@ -124,8 +124,10 @@ static long pb_mask_kernel(int how, const uint64_t *set, uint64_t *old, int stri
 {
     uint64_t e = pb_mask_epoch, before = 0, s = 0;
     __asm__ volatile("" ::: "memory");
-    if (set)
+    if (set) {
         s = pb_effective_set(how, *set, strip); /* the kernel drops SIGKILL/SIGSTOP itself anyway */
+        pb_fuse_flush(); /* this raw call is not dispatched: no fusion window may outlive it */
+    }
     long r = pb_raw_syscall6(SYS_rt_sigprocmask, how, set ? (long)&s : 0, (long)&before, 8, 0, 0);
     if (r != 0)
         return r;
@@ -325,6 +327,9 @@ PB_LONGJMPS(PB_LONGJMP)
 
 #define PB_NSIG 65
 static void *volatile pb_handlers[PB_NSIG];
+/* Per signal: the kernel's action runs a program handler (through the trampoline). pb_handlers
+ * keeps a replaced handler for a signal already in flight; this says what is installed now. */
+static volatile unsigned char pb_handler_live[PB_NSIG];
 static volatile int pb_sigaction_lock;
 static int (*pb_real_sigaction)(int, const struct sigaction *, struct sigaction *);
 
@@ -346,11 +351,20 @@ static inline int pb_is_handler(void *h)
            h != (void *)pb_trampoline;
 }
 
+int pb_sigmask_program_has_handlers(void)
+{
+    for (int sig = 1; sig < PB_NSIG; sig++)
+        if (pb_handler_live[sig])
+            return 1;
+    return 0;
+}
+
 /* Blocks every signal on this thread (raw: the tracked mask does not change, since it is
  * restored exactly) and takes the lock that orders handler-table updates with registrations. */
 static void pb_handlers_lock(uint64_t *saved)
 {
     uint64_t all = ~0ull;
+    pb_fuse_flush(); /* SIGSYS is about to be blocked, and libc's sigaction called */
     pb_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)saved, 8, 0, 0);
     while (__atomic_exchange_n(&pb_sigaction_lock, 1, __ATOMIC_ACQUIRE))
         __builtin_ia32_pause();
@@ -367,7 +381,11 @@ static void pb_handlers_unlock(const uint64_t *saved)
 static void pb_wrap_installed(int sig)
 {
     struct sigaction cur;
-    if (pb_real_sigaction(sig, 0, &cur) != 0 || !pb_is_handler((void *)cur.sa_handler))
+    if (pb_real_sigaction(sig, 0, &cur) != 0)
+        return;
+    pb_handler_live[sig] = (void *)cur.sa_handler == (void *)pb_trampoline ||
+                           pb_is_handler((void *)cur.sa_handler);
+    if (!pb_is_handler((void *)cur.sa_handler))
         return;
     pb_handlers[sig] = (void *)cur.sa_handler;
     cur.sa_sigaction = pb_trampoline;
@@ -407,6 +425,8 @@ PB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
         r = pb_real_sigaction(sig, act, old);
     }
     int saved_errno = errno;
+    if (r == 0 && act)
+        pb_handler_live[sig] = pb_is_handler((void *)act->sa_handler);
     if (r != 0)
         pb_handlers[sig] = previous;
     else if (old && (void *)old->sa_handler == (void *)pb_trampoline)

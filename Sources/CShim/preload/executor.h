@@ -20,6 +20,7 @@ enum pb_executor_id {
     PB_EXEC_VDSO_RANDOM,     /* getrandom through the kernel's vDSO */
     PB_EXEC_VDSO_CLOCK,      /* clock_gettime/gettimeofday/time/getcpu issued through syscall() */
     PB_EXEC_SIGMASK,         /* the signal mask, tracked per thread */
+    PB_EXEC_FUSION,          /* lseek(SEEK_SET) deferred, the reads after it made as pread */
     PB_EXEC_COUNT
 };
 
@@ -43,6 +44,7 @@ extern const struct pb_executor pb_exec_identity PB_HIDDEN;
 extern const struct pb_executor pb_exec_vdso_random PB_HIDDEN;
 extern const struct pb_executor pb_exec_vdso_clock PB_HIDDEN;
 extern const struct pb_executor pb_exec_sigmask PB_HIDDEN;
+extern const struct pb_executor pb_exec_fusion PB_HIDDEN;
 /* Indexed by enum pb_executor_id. */
 extern const struct pb_executor *const pb_executors[PB_EXEC_COUNT] PB_HIDDEN;
 
@@ -265,11 +267,19 @@ int pb_vdso_getrandom(void *buf, size_t len, unsigned flags, ssize_t *out) PB_HI
 ssize_t pb_vdso_getrandom_failed(long r) PB_HIDDEN;
 int pb_vdso_clock_syscall(long nr, long a1, long a2, long a3, long *out) PB_HIDDEN;
 
+/* Fusion (exec_fusion.c): 1 and the answer in *out when served, 0 to go to the kernel. */
+int pb_fuse_lseek(int fd, off_t off, int whence, off_t *out) PB_HIDDEN;
+int pb_fuse_read(int fd, void *buf, size_t n, ssize_t *out) PB_HIDDEN;
+void pb_fuse_report(void) PB_HIDDEN;
+void pb_fuse_flush(void) PB_HIDDEN;
+
 /* Signal mask (exec_sigmask.c). */
 extern volatile int pb_sigmask_tracking PB_HIDDEN;
 void pb_sigmask_resolve(void) PB_HIDDEN;
 void pb_sigmask_invalidate(void) PB_HIDDEN;
 void pb_sigmask_disable(const char *why) PB_HIDDEN;
+/* Whether the program has a handler installed for any signal (while tracking is on). */
+int pb_sigmask_program_has_handlers(void) PB_HIDDEN;
 /* rt_sigprocmask semantics on 64-bit kernel sets: 0 or -errno. strip: remove SIGCANCEL and
  * SIGSETXID from the set as glibc's pthread_sigmask does. site: the caller, for routing/counting. */
 long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site) PB_HIDDEN;

@@ -95,20 +95,12 @@ static uint32_t pb_inline_threads_spent;
  * its action back). */
 static volatile unsigned char pb_sigsys_stripped[65];
 
-struct pb_kernel_sigaction {
-    void *handler; /* a handler, SIG_DFL or SIG_IGN */
-    unsigned long flags;
-    void (*restorer)(void);
-    uint64_t mask;
-};
-#ifndef SA_RESTORER
-#define SA_RESTORER 0x04000000
-#endif
-
 /* The handler returns through this rt_sigreturn, inside libprivbox.so's allowed region: glibc's
- * __restore_rt, outside it, would itself be dispatched while the selector says BLOCK. */
-void pb_inline_restorer(void) PB_HIDDEN;
+ * __restore_rt, outside it, would itself be dispatched while the selector says BLOCK. (The fusion
+ * executor's SIGSYS handler returns through it too.) */
 __asm__(".text\n"
+        ".globl pb_inline_restorer\n"
+        ".hidden pb_inline_restorer\n"
         ".type pb_inline_restorer, @function\n"
         ".p2align 4\n"
         "pb_inline_restorer:\n"
@@ -329,10 +321,18 @@ static void pb_inline_sigsys(int sig, siginfo_t *si, void *context)
     errno = saved_errno;
 }
 
+int pb_sud_region(uintptr_t *start, uintptr_t *len)
+{
+    if (!pb_text_len)
+        dl_iterate_phdr(pb_find_own_text, (void *)(uintptr_t)pb_inline_sigsys);
+    *start = pb_text_start;
+    *len = pb_text_len;
+    return pb_text_len ? 0 : -1;
+}
+
 int pb_inline_start(char *why, size_t why_len)
 {
-    dl_iterate_phdr(pb_find_own_text, (void *)(uintptr_t)pb_inline_sigsys);
-    if (!pb_text_len) {
+    if (pb_sud_region(&pb_text_start, &pb_text_len) != 0) {
         snprintf(why, why_len, "libprivbox.so's code segment was not found");
         return -1;
     }

@@ -236,6 +236,20 @@ int pb_inline_is_handler(void *handler) PB_HIDDEN;
  * 32 bytes) and one for SIGSYS, or a dispatch prctl, ends discovery. Returns the act argument. */
 long pb_inline_filter_raw(long nr, long a1, long a2, void *scratch) PB_HIDDEN;
 struct pb_thread_table *pb_my_table_get(void) PB_HIDDEN;
+/* libprivbox.so's executable segment: the region Syscall User Dispatch always lets through. */
+int pb_sud_region(uintptr_t *start, uintptr_t *len) PB_HIDDEN;
+/* rt_sigreturn inside that region, for SA_RESTORER. */
+void pb_inline_restorer(void) PB_HIDDEN;
+/* The kernel's struct sigaction (raw rt_sigaction, 8-byte masks). */
+struct pb_kernel_sigaction {
+    void *handler; /* a handler, SIG_DFL or SIG_IGN */
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
 
 /* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
 

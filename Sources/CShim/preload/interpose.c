@@ -52,7 +52,6 @@
  * The fixed-arity wrappers: X(return type, name, syscall nr, failure test, (params), (args)).
  */
 #define PB_WRAPPERS(X)                                                                              \
-    X(ssize_t, read, SYS_read, PB_NEG1, (int fd, void *buf, size_t n), (fd, buf, n))                  \
     X(ssize_t, write, SYS_write, PB_NEG1, (int fd, const void *buf, size_t n), (fd, buf, n))          \
     X(ssize_t, pread, SYS_pread64, PB_NEG1, (int fd, void *buf, size_t n, off_t o), (fd, buf, n, o))  \
     X(ssize_t, pread64, SYS_pread64, PB_NEG1, (int fd, void *buf, size_t n, off64_t o),               \
@@ -133,8 +132,6 @@
     X(int, close, SYS_close, PB_NEG1, (int fd), (fd))                                                 \
     X(int, close_range, SYS_close_range, PB_NEG1, (unsigned int a, unsigned int b, int fl),           \
       (a, b, fl))                                                                                   \
-    X(off_t, lseek, SYS_lseek, PB_NEG1, (int fd, off_t o, int w), (fd, o, w))                         \
-    X(off64_t, lseek64, SYS_lseek, PB_NEG1, (int fd, off64_t o, int w), (fd, o, w))                   \
     X(int, fstat, SYS_newfstatat, PB_NEG1, (int fd, struct stat *b), (fd, b))                         \
     X(int, fstat64, SYS_newfstatat, PB_NEG1, (int fd, struct stat64 *b), (fd, b))                     \
     X(int, stat, SYS_newfstatat, PB_NEG1, (const char *restrict p, struct stat *restrict b), (p, b))  \

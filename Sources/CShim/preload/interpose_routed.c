@@ -44,9 +44,22 @@
       (void *b, size_t n, unsigned int fl), (b, n, fl),                                             \
       (struct pb_route *route_, uintptr_t site_, void *b, size_t n, unsigned int fl),                \
       (route_, site_, b, n, fl),            \
-      pb_vdso_getrandom(b, n, fl, &r))
+      pb_vdso_getrandom(b, n, fl, &r))                                                              \
+    X(ssize_t, read, SYS_read, PB_NEG1, PB_EXEC_FUSION, "pb_hook_exec+20",                          \
+      (int fd, void *buf, size_t n), (fd, buf, n),                                                  \
+      (struct pb_route *route_, uintptr_t site_, int fd, void *buf, size_t n),                      \
+      (route_, site_, fd, buf, n), pb_fuse_read(fd, buf, n, &r))                                    \
+    X(off_t, lseek, SYS_lseek, PB_NEG1, PB_EXEC_FUSION, "pb_hook_exec+20",                          \
+      (int fd, off_t o, int w), (fd, o, w),                                                         \
+      (struct pb_route *route_, uintptr_t site_, int fd, off_t o, int w), (route_, site_, fd, o, w), \
+      pb_fuse_lseek(fd, o, w, &r))                                                                  \
+    X(off64_t, lseek64, SYS_lseek, PB_NEG1, PB_EXEC_FUSION, "pb_hook_exec+20",                      \
+      (int fd, off64_t o, int w), (fd, o, w),                                                       \
+      (struct pb_route *route_, uintptr_t site_, int fd, off64_t o, int w), (route_, site_, fd, o, w), \
+      pb_fuse_lseek(fd, o, w, &r))
 
-_Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands above");
+_Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSION == 5,
+               "hook operands above");
 
 /*
  * The identity wrappers' entry: before the usual stub, a path for the one site per wrapper that
@@ -147,6 +160,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2, "hook operands
 /* Which entry each wrapper gets. */
 #define PB_STUB_FOR_PB_EXEC_IDENTITY(name, hook) PB_STUB_IDENTITY_##name(hook)
 #define PB_STUB_FOR_PB_EXEC_VDSO_RANDOM(name, hook) PB_RANDOM_FAST_STUB(hook)
+#define PB_STUB_FOR_PB_EXEC_FUSION(name, hook) PB_ENTRY_STUB(name, hook)
 #define PB_STUB_IDENTITY_getpid(hook) PB_IDENTITY_FAST_STUB(getpid, 0, hook)
 #define PB_STUB_IDENTITY_getuid(hook) PB_IDENTITY_FAST_STUB(getuid, 1, hook)
 #define PB_STUB_IDENTITY_geteuid(hook) PB_IDENTITY_FAST_STUB(geteuid, 2, hook)
@@ -236,6 +250,7 @@ volatile int pb_vfork_tracked;
 PB_HIDDEN void pb_vfork_before(void);
 void pb_vfork_before(void)
 {
+    pb_fuse_flush(); /* the child runs without dispatch, on the same file descriptions */
     pb_identity_vfork_begin();
 }
 

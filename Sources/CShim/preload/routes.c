@@ -49,6 +49,7 @@ const struct pb_executor *const pb_executors[PB_EXEC_COUNT] = {
     [PB_EXEC_VDSO_RANDOM] = &pb_exec_vdso_random,
     [PB_EXEC_VDSO_CLOCK] = &pb_exec_vdso_clock,
     [PB_EXEC_SIGMASK] = &pb_exec_sigmask,
+    [PB_EXEC_FUSION] = &pb_exec_fusion,
 };
 
 /* Per executor: 0 not tried, 1 started, -1 cannot run here (reason in pb_exec_why). */
@@ -465,6 +466,8 @@ void pb_routes_report(void)
                (unsigned long long)r->native_samples, native,
                pb_is_fast_site(r->site) ? "; fast entry (cached answers are not sampled)" : "");
     }
+    if (pb_exec_state[PB_EXEC_FUSION] == 1)
+        pb_fuse_report();
     for (int e = 1; e < PB_EXEC_COUNT; e++)
         if (pb_exec_state[e] == -1)
             pb_log(PB_LOG_INFO, "%s was not used: %s", pb_executors[e]->name, pb_exec_why[e]);

@@ -56,6 +56,7 @@ void pb_log(int level, const char *fmt, ...)
 {
     if (level > pb_proc.log_level)
         return;
+    pb_fuse_flush(); /* stderr may share a fused fd's file description */
     int saved = errno;
     char line[1024];
     int head = snprintf(line, sizeof line, "privbox: ");
@@ -385,6 +386,7 @@ static void pb_write_profile(void)
 
 static void pb_at_exit(void)
 {
+    pb_fuse_flush();
     struct pb_fpenv fp;
     pb_fpenv_save(&fp);
     pb_write_profile();
