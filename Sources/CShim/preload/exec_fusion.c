@@ -305,8 +305,12 @@ int pb_fuse_lseek(int fd, off_t off, int whence, off_t *out)
  * kernel (no window for this fd: nothing is deferred, the kernel's offset is the program's). */
 int pb_fuse_read(int fd, void *buf, size_t n, ssize_t *out)
 {
-    if (!pb_fw.open || pb_fw.fd != fd)
+    if (!pb_fw.open)
         return 0;
+    if (pb_fw.fd != fd) {
+        pb_fuse_close(0); /* the read below would trap and close it anyway, at a signal's cost */
+        return 0;
+    }
     if (!__libc_single_threaded) { /* pthread_cancel(pthread_self()): read is a cancellation point */
         pb_fuse_close(0);
         return 0;

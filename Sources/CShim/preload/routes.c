@@ -210,10 +210,24 @@ void pb_hooks_update(void)
 
 static void pb_routes_publish(void)
 {
+    /* Fusion's read routes serve only what one of its lseek routes deferred: without one they
+     * would only add a route lookup to every read (Redis's, say). */
+    int fusion_lseek = 0;
+    for (uint32_t i = 0; i < pb_route_used_count; i++) {
+        const struct pb_route *r = &pb_routes[pb_route_used[i]];
+        fusion_lseek |= r->executor == PB_EXEC_FUSION && r->syscall_nr == SYS_lseek && r->active;
+    }
     for (int e = 0; e < PB_EXEC_COUNT; e++)
         pb_exec_routed[e] = 0;
-    for (uint32_t i = 0; i < pb_route_used_count; i++)
-        pb_exec_routed[pb_routes[pb_route_used[i]].executor] = 1;
+    for (uint32_t i = 0; i < pb_route_used_count; i++) {
+        struct pb_route *r = &pb_routes[pb_route_used[i]];
+        if (r->executor == PB_EXEC_FUSION && !fusion_lseek && r->active) {
+            r->active = 0;
+            pb_log(PB_LOG_DEBUG, "%s: fusion has no lseek site to serve with it; passes through", r->label);
+        }
+        if (r->active)
+            pb_exec_routed[r->executor] = 1;
+    }
     if (pb_copies_use_identity)
         pb_exec_routed[PB_EXEC_IDENTITY] = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -461,7 +475,9 @@ void pb_routes_report(void)
         }
         pb_log(PB_LOG_INFO, "%s: %s %s; sampled %llu served (%.0f ns) and %llu native (%.0f ns)%s",
                r->label, pb_executors[r->executor]->name,
-               !r->active ? "turned off (slower than the syscall here)" : "on",
+               r->active ? "on"
+               : r->executor == PB_EXEC_FUSION ? "off (no fused lseek site, or fusion turned off: see its line)"
+                                               : "turned off (slower than the syscall here)",
                (unsigned long long)r->served_samples, served,
                (unsigned long long)r->native_samples, native,
                pb_is_fast_site(r->site) ? "; fast entry (cached answers are not sampled)" : "");
