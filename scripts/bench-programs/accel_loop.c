@@ -11,9 +11,6 @@
  *   swapcontext-fpdiff: the same, but the coroutine has raised FE_INEXACT, so the two contexts'
  *                    saved floating-point environments differ (MXCSR's sticky flag)
  *   sched_getcpu:    sched_getcpu() (glibc answers it from rseq already)
- *   lseek-read:      lseek(fd, off, SEEK_SET) then read(fd, 16 bytes) at scattered offsets of a
- *                    64 KiB file in $TMPDIR (or /tmp), opened before the loop; one iteration =
- *                    one pair; prints a sum of the bytes read and the offset left at the end
  *   raw-getpid:      getpid by an inline `syscall` instruction, which no wrapper sees: accelerate
  *                    mode serves it from an instrumented copy of raw_getpid_loop (the profile must
  *                    be recorded with `privbox profile --inline`)
@@ -90,7 +87,7 @@ int main(int argc, char **argv)
 {
     if (argc < 3) {
         fprintf(stderr, "usage: accel_loop getpid|gettid|getrandom|sigprocmask|sigsetjmp|"
-                        "swapcontext|swapcontext-fpdiff|sched_getcpu|raw-getpid|direct-getpid|lseek-read N\n");
+                        "swapcontext|swapcontext-fpdiff|sched_getcpu|raw-getpid|direct-getpid N\n");
         return 64;
     }
     const char *kind = argv[1];
@@ -112,21 +109,6 @@ int main(int argc, char **argv)
     int (*direct)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "privbox_bench_identity_getpid");
     if (!direct)
         direct = raw_getpid_function;
-    int file = -1;
-    if (!strcmp(kind, "lseek-read")) {
-        char path[4096];
-        const char *dir = getenv("TMPDIR");
-        snprintf(path, sizeof path, "%s/accel_loop.XXXXXX", dir && *dir ? dir : "/tmp");
-        file = mkstemp(path);
-        unsigned char data[65536];
-        for (int i = 0; i < (int)sizeof data; i++)
-            data[i] = (unsigned char)(i * 7 + (i >> 8));
-        if (file < 0 || write(file, data, sizeof data) != (ssize_t)sizeof data) {
-            perror("accel_loop: the lseek-read file");
-            return 1;
-        }
-        unlink(path);
-    }
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
@@ -164,13 +146,6 @@ int main(int argc, char **argv)
             sum += raw_getpid_loop(n);
         } else if (!strcmp(kind, "direct-getpid")) {
             sum += direct_getpid_loop(n, direct);
-        } else if (!strcmp(kind, "lseek-read")) {
-            unsigned char buf[16];
-            for (long i = 0; i < n; i++) {
-                lseek(file, (off_t)((i * 4099) % 65520), SEEK_SET);
-                if (read(file, buf, sizeof buf) == (ssize_t)sizeof buf)
-                    sum += buf[0] + buf[15];
-            }
         } else if (!strcmp(kind, "sched_getcpu")) {
             for (long i = 0; i < n; i++)
                 sum += sched_getcpu() >= 0;
@@ -185,8 +160,6 @@ int main(int argc, char **argv)
         sum = sum == (unsigned long)getpid() * (unsigned long)(n * CHUNKS);
     else if (!strcmp(kind, "gettid"))
         sum = sum == (unsigned long)gettid() * (unsigned long)(n * CHUNKS);
-    else if (file >= 0)
-        sum = sum * 100000 + (unsigned long)lseek(file, 0, SEEK_CUR);
     printf("%s %ld iterations: %lu\n", kind, n * CHUNKS, sum);
     fprintf(stderr, "%llu.%03llu\n", best / 1000, best % 1000);
     return 0;
