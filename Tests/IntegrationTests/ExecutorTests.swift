@@ -71,7 +71,7 @@ final class ExecutorTests: XCTestCase {
     /// knows to look at the file offset. The output is the same natively, under profile,
     /// accelerate and auto, and under accelerate the pairs really were fused (or, for `short`,
     /// fusion turned itself off).
-    func fusion(_ name: String) throws {
+    func fusion(_ name: String, declined: String? = nil) throws {
         let program = try Programs.path("fusion")
         let s = try Scratch()
         let data = s.path("data")
@@ -92,6 +92,9 @@ final class ExecutorTests: XCTestCase {
         XCTAssertNotNil(deferred, "no fusion report:\n\(accel.stderr)")
         if name == "short" {
             XCTAssertTrue(accel.stderr.contains("fusion turned off: its windows were too short"), accel.stderr)
+        } else if let declined = declined {
+            XCTAssertEqual(deferred, 0, accel.stderr)
+            XCTAssertTrue(accel.stderr.contains("fusion turned off: \(declined)"), accel.stderr)
         } else {
             XCTAssertGreaterThan(deferred ?? 0, 20_000, "the pairs were not fused:\n\(accel.stderr)")
         }
@@ -109,6 +112,14 @@ final class ExecutorTests: XCTestCase {
     func testFusionWhenAThreadAppears() throws { try fusion("thread") }
     func testFusionWhenAHandlerIsInstalled() throws { try fusion("handler") }
     func testFusionTurnsItselfOffWhereWindowsAreShort() throws { try fusion("short") }
+    func testNoFusionWhileAHandlerCanRun() throws {
+        try fusion("async-handler", declined: "the program has signal handlers")
+    }
+    func testNoFusionWhileAnotherThreadCanLook() throws {
+        try fusion("concurrent-thread", declined: "the process has threads")
+    }
+    func testFusionAroundVfork() throws { try fusion("vfork") }
+    func testFusionAroundAMaskThatBlocksSIGSYS() throws { try fusion("mask") }
 
     /// A site where the executor would lose is turned off by sampling; here every executor wins,
     /// so the exit report must say "on" for every routed site and never "turned off".

@@ -16,7 +16,8 @@
  * the kernel's offset exactly where the native program would have left it.
  *
  * Why the answers are the kernel's, on the files a window is opened for (regular files on ext2/3/4,
- * xfs, btrfs, f2fs, tmpfs and overlayfs, checked with fstat and fstatfs when the window opens):
+ * xfs, btrfs, tmpfs and overlayfs, checked with fstat and fstatfs when the window opens; f2fs is
+ * left out: its compressed files seek only up to a per-inode limit below s_maxbytes):
  *  - lseek(fd, off, SEEK_SET): those filesystems' llseek sets f_pos = off through vfs_setpos,
  *    which fails only for off < 0 or off > the superblock's s_maxbytes. Offsets in
  *    [0, max(st_size, the offset the kernel had)] are served (returned as off): a file's size
@@ -36,23 +37,33 @@
  *    of an O_APPEND fd, keep their semantics.
  *
  * When a window is opened (all checked, otherwise the call is not fused and goes to the kernel):
- * the process is single-threaded (glibc's __libc_single_threaded, cleared by every pthread_create
- * and by pthread_cancel), so no other thread can look at the offset, and no thread can appear
- * without a trapped clone; this is the process that installed the window owner page (a vfork
+ * the process is single-threaded (glibc's __libc_single_threaded, cleared by every pthread_create,
+ * and the thread block's multiple_threads, which pthread_cancel also sets: a read is then a
+ * cancellation point a raw pread would skip), so no other thread can look at the offset, and no
+ * thread can appear without a trapped clone (a raw clone of a thread made through libc's clone()
+ * turns the signal-mask record off, which closes fusion too); this is the process that installed the window owner page (a vfork
  * child, which shares the parent's memory, is not: the page is MADV_WIPEONFORK, so a fork child
  * starts with its own); the program has no signal handler installed (the signal-mask executor's
  * record of every handler, kept through sigaction/signal/... and re-installed ones), so no
  * program code can run in between without a system call that traps — a signal with its default
- * action either does nothing, stops the process or ends it (see writes, above); SIGSYS is not
+ * action either does nothing, stops the process or ends it (see writes, above); the record must be
+ * one privbox still follows (a handler installed through syscall(SYS_rt_sigaction) turns it off),
+ * and a vfork child's changes to its own actions are undone in the parent's record; SIGSYS is not
  * blocked and has its default action; the kernel gate is not in use and no seccomp filter was
- * installed. A handler installed while a window is open goes through rt_sigaction, which traps
+ * installed or inherited. A handler installed while a window is open goes through rt_sigaction, which traps
  * and closes it first; so does everything that creates a thread or a process, or changes the mask.
  *
- * What is outside the proof, as for the other executors: a raw clone() that makes a thread
- * without glibc, or a handler installed by an inline rt_sigaction outside libc, before the window
- * opens; another process that shares the open file description (a fork child made earlier, a
- * parent shell) and learns of this process's progress through shared memory alone, without this
- * process making a system call: it may see the offset as of the last flush.
+ * What is outside the proof, as for the other executors: a thread made by an inline clone outside
+ * libc, or a handler installed by an inline rt_sigaction outside libc, before the window opens.
+ * And observers that need no system call of this process: another process that shares the open
+ * file description (a fork child made earlier, a parent shell) and learns of this one's progress
+ * through shared memory alone; a reader of /proc/PID/fdinfo (progress, pv -d, CRIU); an io_uring
+ * SQPOLL thread reading the description at offset -1; a process that crashes (SIGSEGV, SIGBUS,
+ * ... with the default action) inside a window, after which a process sharing the description
+ * continues from the last flush. They see the offset as of the last flush. A shut-down XFS
+ * fails lseek with EIO, which a deferred seek does not; the pread after it fails the same way.
+ * Other differences: the SIGSYS that closes a window is taken on the program's stack (a thread
+ * with less than a few KiB of stack left faults there), and a debugger or strace sees it.
  *
  * Never slower: a window costs seven system calls to open and a SIGSYS, a flush and two calls to
  * close (about 5 µs here), repaid by the lseeks it saves (one per fused pair, ~150-250 ns). A
@@ -82,8 +93,9 @@
 #define SYS_USER_DISPATCH 2
 #endif
 
-/* Fewer fused pairs than this and a window did not repay its cost. */
-#define PB_FUSE_SHORT 16u
+/* Fewer fused pairs than this and a window did not repay its cost: opening and closing one costs
+ * about 5 µs, a fused pair saves its lseek less dispatch's slower entry on the pread (~80-110 ns). */
+#define PB_FUSE_SHORT 64u
 #define PB_FUSE_STRIKES 8u
 /* lseeks declined for threads or handlers, with no window ever opened, before fusion turns off */
 #define PB_FUSE_DECLINES 256u
@@ -113,11 +125,21 @@ static uint64_t pb_fuse_windows, pb_fuse_pairs, pb_fuse_reads, pb_fuse_short_win
 
 static void pb_fuse_sigsys(int sig, siginfo_t *si, void *context);
 
+/* No other thread, and no pending cancellation point: glibc's __libc_single_threaded (cleared by
+ * pthread_create) and the thread block's multiple_threads word (%fs:0x18 on x86-64, glibc's
+ * SINGLE_THREAD_P, which pthread_cancel sets even on the only thread so that its cancellation
+ * points act: a read made as a raw pread would skip one). */
+static inline int pb_fuse_single_threaded(void)
+{
+    int multiple;
+    __asm__ volatile("movl %%fs:0x18, %0" : "=r"(multiple));
+    return __libc_single_threaded && !multiple;
+}
+
 static const uint32_t pb_fuse_fs_types[] = {
     0xEF53,     /* ext2, ext3, ext4 */
     0x58465342, /* xfs */
     0x9123683E, /* btrfs */
-    0xF2F52010, /* f2fs */
     0x01021994, /* tmpfs (and memfd) */
     0x794C7630, /* overlayfs: llseek and read_iter go to the underlying file, one of the above */
 };
@@ -133,6 +155,8 @@ static void pb_fuse_turn_off(const char *why)
     for (uint32_t i = 0; i < pb_route_used_count; i++)
         if (pb_routes[pb_route_used[i]].executor == PB_EXEC_FUSION)
             pb_routes[pb_route_used[i]].active = 0;
+    pb_exec_routed[PB_EXEC_FUSION] = 0;
+    pb_hook_exec[PB_EXEC_FUSION] = pb_counting; /* read and lseek are jumps to libc again */
     pb_log(PB_LOG_INFO, "fusion turned off: %s", why);
 }
 
@@ -163,7 +187,14 @@ static void pb_fuse_sigsys(int sig, siginfo_t *si, void *context)
 {
     (void)sig;
     int saved_errno = errno;
-    pb_fuse_close(1);
+    if (pb_fw.open) {
+        pb_fuse_close(1);
+    } else {
+        /* dispatch on without a window: cannot happen in one thread (nothing traps between the
+         * prctl and the flag); switched off all the same, or the call would trap for ever */
+        pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+        pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+    }
     if (si->si_code == SYS_USER_DISPATCH) {
         greg_t *g = ((ucontext_t *)context)->uc_mcontext.gregs;
         g[REG_RIP] -= 2; /* syscall, int $0x80 and sysenter are two bytes */
@@ -186,10 +217,10 @@ static const char *pb_fuse_try_open(int fd)
 {
     if (pb_fuse_off)
         return pb_fuse_off_why;
-    const char *cheap = !__libc_single_threaded ? "the process has threads"
+    const char *cheap = !pb_fuse_single_threaded() ? "the process has threads (or a cancellation)"
                         : pb_executors_stopped ? "a seccomp filter"
                         : !pb_sigmask_tracking || pb_sigmask_program_has_handlers()
-                            ? "the program has signal handlers" : 0;
+                            ? "the program has signal handlers (or privbox no longer follows them)" : 0;
     if (cheap) {
         /* threads do not go away, handlers seldom do: a process that never gets a window stops
          * paying for the question */
@@ -274,7 +305,7 @@ int pb_fuse_lseek(int fd, off_t off, int whence, off_t *out)
             *out = pb_fw.pos;
             return 1;
         }
-        if (whence == SEEK_SET && off >= 0 && off <= pb_fw.limit && __libc_single_threaded) {
+        if (whence == SEEK_SET && off >= 0 && off <= pb_fw.limit && pb_fuse_single_threaded()) {
             pb_fw.pos = off;
             pb_fw.fused++;
             pb_fuse_pairs++;
@@ -311,7 +342,7 @@ int pb_fuse_read(int fd, void *buf, size_t n, ssize_t *out)
         pb_fuse_close(0); /* the read below would trap and close it anyway, at a signal's cost */
         return 0;
     }
-    if (!__libc_single_threaded) { /* pthread_cancel(pthread_self()): read is a cancellation point */
+    if (!pb_fuse_single_threaded()) { /* pthread_cancel(pthread_self()): read is a cancellation point */
         pb_fuse_close(0);
         return 0;
     }
@@ -349,6 +380,16 @@ static const char *pb_fuse_start(void)
         return "the kernel gate's boxes make system calls dispatch does not see";
     if (pb_sud_region(&pb_fuse_region_start, &pb_fuse_region_len) != 0)
         return "libprivbox.so's code segment was not found";
+    /* Under a seccomp filter (inherited: one the program installs stops every executor) the
+     * pread, fstatfs, prctl and rt_sigaction fusion adds might be refused or kill. */
+    if (pb_raw_syscall6(SYS_prctl, PR_GET_SECCOMP, 0, 0, 0, 0, 0) != 0)
+        return "a seccomp filter is in force";
+    /* Is dispatch there? Switched on and off only while SIGSYS is at its default: a program that
+     * takes SIGSYS may be using dispatch itself (windows are never opened for it either). */
+    struct pb_kernel_sigaction cur;
+    if (pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, 0, (long)&cur, 8, 0, 0) != 0 ||
+        cur.handler != (void *)SIG_DFL)
+        return "the program has an action for SIGSYS";
     long r = pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
                              (long)pb_fuse_region_start, (long)pb_fuse_region_len, 0, 0);
     if (r != 0)
@@ -369,7 +410,21 @@ static const char *pb_fuse_start(void)
 static int pb_fuse_serves(unsigned nr) { return nr == SYS_lseek || nr == SYS_read; }
 
 /* Calibration (`privbox doctor`, a multi-threaded process where no window opens): what a fused
- * pair costs once its window is open — the pread — against the pair it replaces, on a memfd. */
+ * pair costs once its window is open — the pread, with dispatch on, so through the kernel's slower
+ * entry (the whole address space allowed, so nothing can trap) — against the pair it replaces,
+ * with dispatch off, on a memfd. The windows' own cost is not in it: PB_FUSE_SHORT covers that. */
+static int pb_fuse_calibration_dispatch;
+static void pb_fuse_calibration_set_dispatch(int on)
+{
+    if (pb_fuse_calibration_dispatch == on)
+        return;
+    pb_fuse_calibration_dispatch = on;
+    if (on)
+        pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0,
+                        (long)(~0ul >> 1), 0, 0);
+    else
+        pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+}
 static int pb_fuse_calibration_fd(void)
 {
     static int fd = -1;
@@ -383,12 +438,14 @@ static int pb_fuse_calibration_fd(void)
 static void pb_fuse_served_once(void)
 {
     char byte;
+    pb_fuse_calibration_set_dispatch(1);
     pb_raw_syscall6(SYS_pread64, pb_fuse_calibration_fd(), (long)&byte, 1, 0, 0, 0);
 }
 static void pb_fuse_native_once(void)
 {
     char byte;
     int fd = pb_fuse_calibration_fd();
+    pb_fuse_calibration_set_dispatch(0);
     pb_raw_syscall6(SYS_lseek, fd, 0, SEEK_SET, 0, 0, 0);
     pb_raw_syscall6(SYS_read, fd, (long)&byte, 1, 0, 0, 0);
 }

@@ -353,10 +353,29 @@ static inline int pb_is_handler(void *h)
 
 int pb_sigmask_program_has_handlers(void)
 {
+    if (pb_sigmask_off || !pb_sigmask_tracking)
+        return 1; /* no longer followed: may have */
     for (int sig = 1; sig < PB_NSIG; sig++)
         if (pb_handler_live[sig])
             return 1;
     return 0;
+}
+
+/* Around a vfork: the child runs on this memory and may change its own signal actions (glibc's
+ * posix_spawn-like children reset them before exec), which are not the parent's (no CLONE_SIGHAND):
+ * the parent's records are put back when it resumes. (A vfork inside a vfork child is undefined
+ * behaviour and not provided for.) */
+static void *pb_vfork_saved_handlers[PB_NSIG];
+static unsigned char pb_vfork_saved_live[PB_NSIG];
+void pb_sigmask_vfork_save(void)
+{
+    memcpy(pb_vfork_saved_handlers, (const void *)pb_handlers, sizeof pb_vfork_saved_handlers);
+    memcpy(pb_vfork_saved_live, (const void *)pb_handler_live, sizeof pb_vfork_saved_live);
+}
+void pb_sigmask_vfork_restore(void)
+{
+    memcpy((void *)pb_handlers, pb_vfork_saved_handlers, sizeof pb_vfork_saved_handlers);
+    memcpy((void *)pb_handler_live, pb_vfork_saved_live, sizeof pb_vfork_saved_live);
 }
 
 /* Blocks every signal on this thread (raw: the tracked mask does not change, since it is

@@ -280,6 +280,8 @@ void pb_sigmask_invalidate(void) PB_HIDDEN;
 void pb_sigmask_disable(const char *why) PB_HIDDEN;
 /* Whether the program has a handler installed for any signal (while tracking is on). */
 int pb_sigmask_program_has_handlers(void) PB_HIDDEN;
+void pb_sigmask_vfork_save(void) PB_HIDDEN;
+void pb_sigmask_vfork_restore(void) PB_HIDDEN;
 /* rt_sigprocmask semantics on 64-bit kernel sets: 0 or -errno. strip: remove SIGCANCEL and
  * SIGSETXID from the set as glibc's pthread_sigmask does. site: the caller, for routing/counting. */
 long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site) PB_HIDDEN;

@@ -251,6 +251,7 @@ PB_HIDDEN void pb_vfork_before(void);
 void pb_vfork_before(void)
 {
     pb_fuse_flush(); /* the child runs without dispatch, on the same file descriptions */
+    pb_sigmask_vfork_save();
     pb_identity_vfork_begin();
 }
 
@@ -259,6 +260,7 @@ long pb_vfork_after(long r)
 {
     /* In the parent, the child has exec'd or exited; it ran on this thread's memory and TLS. */
     pb_identity_vfork_end();
+    pb_sigmask_vfork_restore();
     pb_sigmask_invalidate();
     if (r < 0 && r > -4096) {
         errno = (int)-r;

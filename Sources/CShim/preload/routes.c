@@ -151,12 +151,17 @@ int pb_exec_ready(enum pb_executor_id e)
     return pb_exec_state[e] == 1;
 }
 
+/* Whether the sites being routed include an lseek: fusion's read routes only serve what its lseek
+ * routes deferred, so without one a read site is not routed (and fusion, with the signal-mask
+ * tracking it relies on, not started). */
+static int pb_fusion_lseek_planned;
+
 /* Adds a route; returns 1 if it is new. Not concurrent with itself (constructor, or the one
  * thread that ends auto mode's warm-up). */
 static int pb_route_add(uint64_t site, unsigned nr, const char *label)
 {
     enum pb_executor_id e = pb_executor_for_syscall(nr);
-    if (e == PB_EXEC_PASSTHROUGH)
+    if (e == PB_EXEC_PASSTHROUGH || (e == PB_EXEC_FUSION && nr == SYS_read && !pb_fusion_lseek_planned))
         return 0;
     if (!pb_exec_ready(e)) {
         pb_log(PB_LOG_DEBUG, "%s: %s cannot run here (%s); passes through", label,
@@ -368,6 +373,8 @@ int pb_routes_install_plan(char *err, size_t errlen)
     struct pb_base_search search = {modules, module_count, bases, pb_exe_path()};
     dl_iterate_phdr(pb_find_bases, &search);
     int routed = 0, inline_sites = 0;
+    for (size_t i = 0; i < site_count; i++)
+        pb_fusion_lseek_planned |= sites[i].syscall_nr == SYS_lseek;
     struct pb_copy_request *copy = pb_map(site_count * sizeof *copy + 1);
     size_t ncopy = 0;
     for (size_t i = 0; i < site_count; i++) {
@@ -435,6 +442,12 @@ void pb_auto_maybe_decide(uint64_t now_ns)
         return; /* another thread decided */
     pb_in_privbox++;
     int routed = 0;
+    for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next)
+        for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++) {
+            uint64_t key = __atomic_load_n(&t->slots[i].key, __ATOMIC_RELAXED);
+            pb_fusion_lseek_planned |= key && t->slots[i].calls >= PB_AUTO_MIN_CALLS &&
+                                       (key & 1023u) == SYS_lseek;
+        }
     for (struct pb_thread_table *t = pb_tables_head(); t; t = t->next) {
         for (uint32_t i = 0; i < PB_TABLE_SLOTS; i++) {
             const struct pb_slot *s = &t->slots[i];

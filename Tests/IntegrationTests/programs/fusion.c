@@ -6,7 +6,8 @@
  * /proc/self/fdinfo, a fork child, an O_APPEND write, a thread. Prints "ok ..."/"FAIL ..." lines
  * and checksums; the output is identical natively and under privbox when fusion is exact.
  *
- *   fusion FILE loop | dup | append | stdio | fork | edges | thread | handler | short | all
+ *   fusion FILE loop | dup | append | stdio | fork | edges | thread | handler | short |
+ *               async-handler | concurrent-thread | vfork | mask | all
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,6 +315,150 @@ static void handler_case(void)
     close(fd);
 }
 
+/* What a concurrent observer (a signal handler, another thread) may check: view_pos is the offset
+ * the program knows its fd has (a call returned), view_gen is odd while a call is in flight. An
+ * observer that reads the same even view_gen before and after reading view_pos and asking the
+ * kernel (a raw syscall) must get view_pos from the kernel, natively and under privbox. */
+static volatile long view_gen, view_pos;
+static volatile long observed, observed_bad;
+static int observed_fd;
+
+static void observe(void)
+{
+    long g1 = view_gen;
+    if (g1 & 1)
+        return;
+    long p = view_pos, t = raw_tell(observed_fd);
+    if (view_gen != g1)
+        return;
+    observed++;
+    if (t != p)
+        observed_bad++;
+}
+
+static long observed_pairs(int fd, long n, long salt, int *bad)
+{
+    unsigned char buf[16];
+    long pos = raw_tell(fd);
+    for (long i = 0; i < n; i++) {
+        long off = ((i + salt) * 4099) % (SIZE - 16);
+        view_gen++; /* odd: a call in flight */
+        __sync_synchronize();
+        long got = site_lseek(fd, off, SEEK_SET);
+        view_pos = pos = got;
+        __sync_synchronize();
+        view_gen++; /* even */
+        __sync_synchronize();
+        view_gen++;
+        __sync_synchronize();
+        ssize_t r = site_read(fd, buf, sizeof buf);
+        view_pos = pos = pos + (r > 0 ? r : 0);
+        __sync_synchronize();
+        view_gen++;
+        if (got != off || r != 16 || buf[0] != byte_at(off))
+            (*bad)++;
+    }
+    return pos;
+}
+
+/* A timer's handler, whose sa_mask blocks everything (SIGSYS too), looks at the offset while the
+ * loop runs: no window may be open when it can run, or its first call would kill the process. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    observe();
+}
+
+static void async_handler_case(void)
+{
+    int fd = open_file(O_RDONLY), bad = 0;
+    observed_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigfillset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 200}, {0, 200}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    long pos = 0;
+    for (int round = 0; round < 4 || (observed < 20 && round < 400); round++)
+        pos = observed_pairs(fd, HOT / 4, round, &bad);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_DFL);
+    check(bad == 0 && raw_tell(fd) == pos, "pairs under a timer whose handler blocks every signal");
+    check(observed > 0 && observed_bad == 0, "the handler saw the program's offset every time");
+    close(fd);
+}
+
+static volatile int observer_stop;
+static void *observer_main(void *arg)
+{
+    (void)arg;
+    while (!observer_stop)
+        observe();
+    return NULL;
+}
+
+static void concurrent_thread_case(void)
+{
+    int fd = open_file(O_RDONLY), bad = 0;
+    observed_fd = fd;
+    observed = observed_bad = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, observer_main, NULL);
+    long pos = 0;
+    for (int round = 0; round < 4 || (observed < 1000 && round < 400); round++)
+        pos = observed_pairs(fd, HOT / 4, round, &bad);
+    observer_stop = 1;
+    pthread_join(t, NULL);
+    check(bad == 0 && raw_tell(fd) == pos, "pairs while another thread watches the offset");
+    check(observed > 0 && observed_bad == 0, "the other thread saw the program's offset every time");
+    close(fd);
+}
+
+static volatile int vfork_child_ok;
+static void vfork_case(void)
+{
+    int fd = open_file(O_RDONLY), bad = 0;
+    for (int round = 0; round < 5; round++) {
+        long expect = pairs(fd, HOT / 5, round, &bad);
+        vfork_child_ok = 0;
+        pid_t child = vfork();
+        if (child == 0) {
+            /* on the parent's memory, without its dispatch: the raw call sees the kernel's offset */
+            vfork_child_ok = raw_tell(fd) == expect;
+            _exit(0);
+        }
+        int status;
+        waitpid(child, &status, 0);
+        if (!vfork_child_ok)
+            bad++;
+    }
+    check(bad == 0, "a vfork child sees the offset");
+    close(fd);
+}
+
+/* The mask changed by sigprocmask (privbox makes that call itself, which dispatch lets through):
+ * blocking SIGSYS with a window open would make the next trap kill the process. */
+static void mask_case(void)
+{
+    int fd = open_file(O_RDONLY), bad = 0;
+    sigset_t sys, old;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    for (int round = 0; round < 5; round++) {
+        long expect = pairs(fd, HOT / 5, round, &bad);
+        sigprocmask(SIG_BLOCK, &sys, &old);
+        if (getppid() <= 0 || raw_tell(fd) != expect)
+            bad++;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+    check(bad == 0, "SIGSYS blocked and unblocked between fused pairs");
+    close(fd);
+}
+
 /* A system call after every pair: no window lives long enough to repay opening it. */
 static void short_case(void)
 {
@@ -348,6 +494,10 @@ int main(int argc, char **argv)
     if (all || !strcmp(c, "thread")) thread_case();
     if (all || !strcmp(c, "handler")) handler_case();
     if (all || !strcmp(c, "short")) short_case();
+    if (all || !strcmp(c, "async-handler")) async_handler_case();
+    if (all || !strcmp(c, "concurrent-thread")) concurrent_thread_case();
+    if (all || !strcmp(c, "vfork")) vfork_case();
+    if (all || !strcmp(c, "mask")) mask_case();
     unlink(path);
     return 0;
 }
