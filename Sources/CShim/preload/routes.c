@@ -242,7 +242,17 @@ static void pb_routes_publish(void)
 
 /* The calibration file written by `privbox doctor --calibrate`: lines "name served native" in TSC
  * cycles, after a first line naming the machine (kernel release and CPU) it was measured on. */
+static void pb_read_calibration_file(void);
 static void pb_read_calibration(void)
+{
+    /* sscanf's %lf raises FE_INEXACT, in the program's floating-point environment */
+    struct pb_fpenv fp;
+    pb_fpenv_save(&fp);
+    pb_read_calibration_file();
+    pb_fpenv_restore(&fp);
+}
+
+static void pb_read_calibration_file(void)
 {
     char path[PB_PATH_MAX], buf[4096];
     if (pb_cache_path("calibration", path, sizeof path) != 0 ||
