@@ -409,7 +409,7 @@ static void concurrent_thread_case(void)
     pthread_t t;
     pthread_create(&t, NULL, observer_main, NULL);
     long pos = 0;
-    for (int round = 0; round < 4 || (observed < 1000 && round < 400); round++)
+    for (int round = 0; round < 4 || (observed < 50 && round < 40); round++)
         pos = observed_pairs(fd, HOT / 4, round, &bad);
     observer_stop = 1;
     pthread_join(t, NULL);
