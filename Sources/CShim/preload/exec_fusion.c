@@ -84,14 +84,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#endif
-#ifndef SYS_USER_DISPATCH
-#define SYS_USER_DISPATCH 2
-#endif
 
 /* Fewer fused pairs than this and a window did not repay its cost: opening and closing one costs
  * about 5 µs, a fused pair saves its lseek less dispatch's slower entry on the pread (~80-110 ns). */
@@ -160,6 +152,19 @@ static void pb_fuse_turn_off(const char *why)
     pb_log(PB_LOG_INFO, "fusion turned off: %s", why);
 }
 
+/* SIGSYS's action back to the program's, as a window found it. */
+static void pb_fuse_sigsys_restore(void)
+{
+    pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+}
+
+/* Dispatch off and SIGSYS's action back: what every end of a window does. */
+static void pb_fuse_dispatch_off(void)
+{
+    pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+    pb_fuse_sigsys_restore();
+}
+
 /* Closes the window: the kernel's offset to the program's, dispatch off, SIGSYS's action back.
  * Only raw calls, from the allowed region; safe inside the SIGSYS handler (every signal blocked
  * there) and on the program's path (no program handler exists while a window is open). */
@@ -170,8 +175,7 @@ static void pb_fuse_close(int by_trap)
     if (pb_fw.pos != pb_fw.kernel_pos)
         pb_raw_syscall6(SYS_lseek, pb_fw.fd, pb_fw.pos, SEEK_SET, 0, 0, 0);
     pb_fw.open = 0;
-    pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
-    pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+    pb_fuse_dispatch_off();
     pb_fuse_closed_by_trap += by_trap != 0;
     if (pb_fw.fused >= PB_FUSE_SHORT)
         pb_fuse_long_windows++;
@@ -192,8 +196,7 @@ static void pb_fuse_sigsys(int sig, siginfo_t *si, void *context)
     } else {
         /* dispatch on without a window: cannot happen in one thread (nothing traps between the
          * prctl and the flag); switched off all the same, or the call would trap for ever */
-        pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
-        pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+        pb_fuse_dispatch_off();
     }
     if (si->si_code == SYS_USER_DISPATCH) {
         greg_t *g = ((ucontext_t *)context)->uc_mcontext.gregs;
@@ -219,7 +222,7 @@ static const char *pb_fuse_try_open(int fd)
         return pb_fuse_off_why;
     const char *cheap = !pb_fuse_single_threaded() ? "the process has threads (or a cancellation)"
                         : pb_executors_stopped ? "a seccomp filter"
-                        : !pb_sigmask_tracking || pb_sigmask_program_has_handlers()
+                        : pb_sigmask_program_has_handlers()
                             ? "the program has signal handlers (or privbox no longer follows them)" : 0;
     if (cheap) {
         /* threads do not go away, handlers seldom do: a process that never gets a window stops
@@ -267,13 +270,13 @@ static const char *pb_fuse_try_open_checked(int fd)
     if (pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&mine, (long)&pb_fw.saved_sigsys, 8, 0, 0) != 0)
         return "SIGSYS's action cannot be set";
     if (pb_fw.saved_sigsys.handler != (void *)SIG_DFL) {
-        pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+        pb_fuse_sigsys_restore();
         pb_fuse_turn_off("the program has an action for SIGSYS");
         return pb_fuse_off_why;
     }
     if (pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON,
                         (long)pb_fuse_region_start, (long)pb_fuse_region_len, 0, 0) != 0) {
-        pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&pb_fw.saved_sigsys, 0, 8, 0, 0);
+        pb_fuse_sigsys_restore();
         pb_fuse_turn_off("Syscall User Dispatch was refused");
         return pb_fuse_off_why;
     }

@@ -57,14 +57,6 @@
 #include <linux/audit.h>
 #include <ucontext.h>
 
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#define PR_SYS_DISPATCH_OFF 0
-#define PR_SYS_DISPATCH_ON 1
-#endif
-#ifndef SYS_USER_DISPATCH
-#define SYS_USER_DISPATCH 2
-#endif
 #define PB_SUD_ALLOW 0
 #define PB_SUD_BLOCK 1
 

@@ -236,6 +236,18 @@ int pb_inline_is_handler(void *handler) PB_HIDDEN;
  * 32 bytes) and one for SIGSYS, or a dispatch prctl, ends discovery. Returns the act argument. */
 long pb_inline_filter_raw(long nr, long a1, long a2, void *scratch) PB_HIDDEN;
 struct pb_thread_table *pb_my_table_get(void) PB_HIDDEN;
+/* Syscall User Dispatch (Linux 5.11+), for headers that predate it (after theirs, which glibc's
+ * <signal.h> defines as an enumerator). */
+#include <signal.h>
+#include <sys/prctl.h>
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#endif
+#ifndef SYS_USER_DISPATCH
+#define SYS_USER_DISPATCH 2
+#endif
 /* libprivbox.so's executable segment: the region Syscall User Dispatch always lets through. */
 int pb_sud_region(uintptr_t *start, uintptr_t *len) PB_HIDDEN;
 /* rt_sigreturn inside that region, for SA_RESTORER. */
