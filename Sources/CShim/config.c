@@ -25,7 +25,7 @@ static const struct pb_name pb_gate_modes[] = { {"on", 1}, {"off", 0}, {0, 0} };
 
 /* Every variable privbox reads. A PRIVBOX_* name outside this list is reported, because a typo
  * (PRIVBOX_MDOE=profile) would otherwise silently run the program natively. */
-static const char *const pb_known_vars[] = {
+const char *const pb_known_vars[] = {
     "PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT", "PRIVBOX_INLINE",
     "PRIVBOX_COPY", "PRIVBOX_GATE", 0,
 };
@@ -157,9 +157,12 @@ int pb_config_parse(struct pb_config *cfg, char *const *envp)
             if (!known && cfg->error[0] == '\0') {
                 pb_append(cfg->error, sizeof cfg->error, "unknown variable ");
                 pb_append_value(cfg->error, sizeof cfg->error, name);
-                pb_append(cfg->error, sizeof cfg->error,
-                          " (known: PRIVBOX_MODE, PRIVBOX_PROFILE, PRIVBOX_LOG, PRIVBOX_INHERIT); "
-                          "running natively");
+                pb_append(cfg->error, sizeof cfg->error, " (known:");
+                for (const char *const *k = pb_known_vars; *k; k++) {
+                    pb_append(cfg->error, sizeof cfg->error, k == pb_known_vars ? " " : ", ");
+                    pb_append(cfg->error, sizeof cfg->error, *k);
+                }
+                pb_append(cfg->error, sizeof cfg->error, "); running natively");
                 status = -1;
             }
         }

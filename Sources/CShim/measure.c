@@ -44,7 +44,9 @@ static double pb_median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-#define PB_MAX_BATCHES 256
+/* 128 doubles: a frame of 1 KB (measure.c is linked into the preload too, where no function may
+ * need more than 2 KB of stack); privbox doctor uses 64 batches. */
+#define PB_MAX_BATCHES 128
 
 double pb_measure_raw_syscall_cycles(int batches, int iterations)
 {

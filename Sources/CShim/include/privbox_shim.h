@@ -66,6 +66,10 @@ struct pb_config {
  */
 int pb_config_parse(struct pb_config *cfg, char *const *envp);
 
+/* Every PRIVBOX_* variable privbox reads, null-terminated: the unknown-variable hint lists them,
+ * and a process that sends its tree native removes them all. */
+extern const char *const pb_known_vars[];
+
 const char *pb_mode_name(int mode);
 const char *pb_log_level_name(int level);
 

@@ -28,6 +28,8 @@ struct pb_process {
     long pid;               /* at start, or in a fork child: what the profile is written under
                                if a seccomp filter refuses getpid by then */
     uint64_t start_ns, start_cycles;
+    int log_fd_open;        /* fd 2 was open when the constructor ran: only then is fd 2 privbox's
+                               to log to (runtime.c, pb_log) */
 };
 extern struct pb_process pb_proc PB_HIDDEN;
 

@@ -355,7 +355,11 @@ int pb_routes_install_plan(char *err, size_t errlen)
     uint8_t build_id[PB_BUILD_ID_MAX];
     size_t build_id_len = 0;
     pb_main_build_id(build_id, &build_id_len);
-    char id_hex[2 * PB_BUILD_ID_MAX + 1], cache[PB_PATH_MAX + 64] = "";
+    /* Static: the plan is installed once, by the constructor, before the program has a thread
+     * (a 4 KB path on the stack would not fit a `ulimit -s 32` process). */
+    static char cache[PB_PATH_MAX + 64];
+    char id_hex[2 * PB_BUILD_ID_MAX + 1];
+    cache[0] = '\0';
     pb_hex(build_id, build_id_len, id_hex);
     int cached = pb_plan_cache_path(id_hex, cache, sizeof cache) == 0 &&
                  pb_plan_cache_read(cache, modules, module_cap, &module_count, sites, site_cap,

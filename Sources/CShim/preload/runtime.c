@@ -52,9 +52,14 @@ long pb_write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* One line on fd 2, if fd 2 is privbox's to write to. It is only when it was open when the
+ * constructor ran: a program started with fd 2 closed (`2>&-`, a daemon's supervisor) gets fd 2
+ * back for the first file it opens, and a line written there would land in the program's data.
+ * A program that closes fd 2 later and opens a file on it is not told apart: its stderr was a
+ * stream privbox was given, and what is at fd 2 then is the program's own redirection (dup2). */
 void pb_log(int level, const char *fmt, ...)
 {
-    if (level > pb_proc.log_level)
+    if (level > pb_proc.log_level || !pb_proc.log_fd_open)
         return;
     pb_fuse_flush(); /* stderr may share a fused fd's file description */
     int saved = errno;
@@ -71,7 +76,7 @@ void pb_log(int level, const char *fmt, ...)
         if (line[i] == '\n')
             line[i] = ' ';
     line[len++] = '\n';
-    pb_write_all(2, line, len); /* stderr closed or full: privbox's messages are best effort */
+    pb_write_all(2, line, len); /* stderr full or gone: privbox's messages are best effort */
     errno = saved;
 }
 
@@ -222,7 +227,7 @@ void *pb_core_symbol(const char *name)
 {
     static void *core;
     if (!core) {
-        char path[PB_PATH_MAX + 32];
+        static char path[PB_PATH_MAX + 32]; /* constructor only (accelerate mode's plan) */
         snprintf(path, sizeof path, "%s/libprivbox_core.so", pb_proc.lib_dir);
         core = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!core) {
@@ -481,16 +486,85 @@ static int pb_is_privbox_entry(const char *entry, size_t len)
     return (size_t)(entry + len - base) == sizeof name - 1 && memcmp(base, name, sizeof name - 1) == 0;
 }
 
+/* ---- the environment the program and its children see --------------------------------------- */
+
+/* privbox edits the environment itself instead of calling setenv/unsetenv/getenv: those names
+ * are the program's to define, and bash does (lib/sh/getenv.c), so before bash's main() they
+ * neither remove nor add anything and its children kept every PRIVBOX_* variable and a relative
+ * LD_PRELOAD. The edits are made in the array main() will receive as envp (bash builds its
+ * variables from it) and in environ if something already moved that (libc's getenv, exec*p and
+ * posix_spawn read environ). Constructor only: no thread of the program exists yet. */
+static char **pb_startup_envp;
+
+static char **pb_env_slot(char **env, const char *name, size_t len)
+{
+    for (char **e = env; e && *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return e;
+    return 0;
+}
+
+static void pb_env_remove_from(char **env, const char *name)
+{
+    size_t len = strlen(name);
+    char **e;
+    while ((e = pb_env_slot(env, name, len)))
+        do
+            e[0] = e[1]; /* shift the rest down, the terminating null included */
+        while (*e++);
+}
+
+static void pb_env_remove(const char *name)
+{
+    pb_env_remove_from(pb_startup_envp, name);
+    if (environ != pb_startup_envp)
+        pb_env_remove_from(environ, name);
+}
+
+static const char *pb_env_get(const char *name)
+{
+    char **e = pb_env_slot(environ, name, strlen(name));
+    return e ? *e + strlen(name) + 1 : 0;
+}
+
+/* Sets the variable whose "NAME=value" text is `entry`, which must outlive the process (static
+ * storage). A variable already there is replaced in place, in both arrays. A new one needs a
+ * larger array: environ then points to a copy with it appended (pb_map'd, never freed: environ
+ * may be kept by anyone); main()'s envp cannot grow, so a program that reads only envp (bash)
+ * does not see it. */
+static void pb_env_set(const char *entry)
+{
+    size_t len = (size_t)(strchr(entry, '=') - entry);
+    char **slot = pb_env_slot(pb_startup_envp, entry, len);
+    if (slot)
+        *slot = (char *)entry;
+    if (environ != pb_startup_envp && (slot = pb_env_slot(environ, entry, len)))
+        *slot = (char *)entry;
+    if (slot)
+        return;
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **grown = pb_map((n + 2) * sizeof *grown);
+    if (!grown)
+        return;
+    for (size_t i = 0; i < n; i++)
+        grown[i] = environ[i];
+    grown[n] = (char *)entry;
+    environ = grown;
+}
+
 /* PRIVBOX_INHERIT=0 or bad input: remove libprivbox.so from LD_PRELOAD (editing the string in
  * place, so no allocation) and the PRIVBOX_* variables, so programs this process executes run
  * natively. */
 static void pb_stop_inheritance(void)
 {
-    /* environ, not the constructor's envp: setenv() may already have moved the array. */
-    for (char **e = environ; e && *e; e++) {
-        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+    char **arrays[2] = {pb_startup_envp, environ != pb_startup_envp ? environ : 0};
+    for (int a = 0; a < 2; a++) {
+        char **slot = pb_env_slot(arrays[a], "LD_PRELOAD", 10);
+        if (!slot)
             continue;
-        char *list = *e + 11, *out = list;
+        char *list = *slot + 11, *out = list;
         const char *p = list;
         size_t len;
         for (const char *entry; (entry = pb_next_preload_entry(&p, &len)), len;) {
@@ -503,13 +577,11 @@ static void pb_stop_inheritance(void)
         }
         *out = '\0';
     }
-    static const char *const names[] = {"PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG",
-                                        "PRIVBOX_INHERIT", "PRIVBOX_INLINE", 0};
-    for (const char *const *n = names; *n; n++)
-        unsetenv(*n);
-    const char *left = getenv("LD_PRELOAD");
+    for (const char *const *n = pb_known_vars; *n; n++)
+        pb_env_remove(*n);
+    const char *left = pb_env_get("LD_PRELOAD");
     if (left && !left[0])
-        unsetenv("LD_PRELOAD");
+        pb_env_remove("LD_PRELOAD");
 }
 
 /* A relative LD_PRELOAD entry for libprivbox.so (LD_PRELOAD=.build/release/libprivbox.so) stops
@@ -519,7 +591,7 @@ static void pb_stop_inheritance(void)
  * "libprivbox.so" is searched in the library path by the loader and is left alone.) */
 static void pb_make_preload_absolute(void)
 {
-    const char *list = getenv("LD_PRELOAD");
+    const char *list = pb_env_get("LD_PRELOAD");
     if (!list)
         return;
     /* The usual case, an absolute path, costs one scan and no system call. */
@@ -529,14 +601,17 @@ static void pb_make_preload_absolute(void)
         any_relative |= entry[0] != '/' && memchr(entry, '/', len) && pb_is_privbox_entry(entry, len);
     if (!any_relative)
         return;
+    /* Static: only the constructor calls this, once, before the program has a thread; 20 KB of
+     * stack would not fit a `ulimit -s 32` process. `out` becomes the environment's entry. */
     Dl_info info;
-    char self[PB_PATH_MAX];
+    static char self[PB_PATH_MAX];
     if (!dladdr((void *)pb_make_preload_absolute, &info) || !info.dli_fname ||
         !realpath(info.dli_fname, self))
         return;
-    char out[4 * PB_PATH_MAX];
-    size_t used = 0;
-    int changed = 0;
+    static char out[4 * PB_PATH_MAX];
+    static const char head[] = "LD_PRELOAD=";
+    memcpy(out, head, sizeof head - 1);
+    size_t used = sizeof head - 1;
     const char *p = list;
     for (const char *entry; (entry = pb_next_preload_entry(&p, &len)), len;) {
         int relative = entry[0] != '/' && memchr(entry, '/', len) && pb_is_privbox_entry(entry, len);
@@ -544,15 +619,54 @@ static void pb_make_preload_absolute(void)
         size_t tlen = relative ? strlen(self) : len;
         if (used + tlen + 2 > sizeof out)
             return; /* absurdly long LD_PRELOAD: leave it as it is */
-        if (used)
+        if (used > sizeof head - 1)
             out[used++] = ':';
         memcpy(out + used, text, tlen);
         used += tlen;
-        changed |= relative;
     }
     out[used] = '\0';
-    if (changed)
-        setenv("LD_PRELOAD", out, 1);
+    pb_env_set(out);
+}
+
+/* A relative PRIVBOX_PROFILE (or the relative default) names a different file in every process
+ * that runs in another directory: a `make -C sub`, a shim that cds before exec'ing the real
+ * program, a server that chdir("/")s. So the first process of the tree, the one that still sees
+ * it relative, replaces it by the absolute path from its working directory at start, in
+ * pb_proc.profile_pattern and in the environment its children inherit. In profile mode the path
+ * is a pattern, so a '%' in the directory's name is written "%%" (it stays a literal '%'). The
+ * variable is set even when it was unset (the default path): children must find the same file.
+ * A directory that cannot be named (deleted, or longer than PB_PATH_MAX with the file name) leaves
+ * the path relative, as before. Constructor only: static buffers (see pb_make_preload_absolute). */
+static void pb_make_profile_absolute(int inherited)
+{
+    if (pb_proc.profile_pattern[0] == '/')
+        return;
+    static char cwd[PB_PATH_MAX], entry[sizeof "PRIVBOX_PROFILE=" + PB_PATH_MAX];
+    char *path = entry + sizeof "PRIVBOX_PROFILE=" - 1; /* the value, at most PB_PATH_MAX bytes */
+    memcpy(entry, "PRIVBOX_PROFILE=", sizeof "PRIVBOX_PROFILE=" - 1);
+    long n = pb_raw_syscall6(SYS_getcwd, (long)cwd, sizeof cwd, 0, 0, 0, 0);
+    if (n <= 0 || cwd[0] != '/') {
+        pb_log(PB_LOG_DEBUG, "no working directory to make %s absolute", pb_proc.profile_pattern);
+        return;
+    }
+    int pattern = pb_proc.mode == PB_MODE_PROFILE;
+    size_t used = 0;
+    for (const char *c = cwd; *c; c++) {
+        if (used + 3 >= PB_PATH_MAX)
+            return;
+        if (pattern && *c == '%')
+            path[used++] = '%';
+        path[used++] = *c;
+    }
+    if (used > 1)
+        path[used++] = '/';
+    size_t len = strlen(pb_proc.profile_pattern);
+    if (used + len >= PB_PATH_MAX)
+        return;
+    memcpy(path + used, pb_proc.profile_pattern, len + 1);
+    memcpy(pb_proc.profile_pattern, path, used + len + 1);
+    if (inherited) /* PRIVBOX_INHERIT=0 removed the variable: it stays removed */
+        pb_env_set(entry);
 }
 
 static void pb_find_lib_dir(void)
@@ -577,7 +691,7 @@ int pb_main_build_id(uint8_t *out, size_t *len)
      * right after it. */
     struct pb_module_record mods[1];
     uint64_t ranges[1][2];
-    char paths[PB_PATH_MAX + 16];
+    static char paths[PB_PATH_MAX + 16]; /* constructor only (accelerate mode's plan) */
     struct pb_module_scan scan = {
         .modules = mods, .ranges = ranges, .cap = 1, .paths = paths, .paths_cap = sizeof paths,
     };
@@ -660,13 +774,18 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
 {
     (void)argc;
     (void)argv;
+    pb_startup_envp = envp;
+    /* Before anything can log, and before the program can open a file on a closed fd 2. */
+    pb_proc.log_fd_open = pb_raw_syscall6(SYS_fcntl, 2, F_GETFD, 0, 0, 0, 0) >= 0;
     pb_resolve_all();
     if (getauxval(AT_SECURE)) {
         /* setuid/setgid/file capabilities: the loader normally refuses the preload; if it was
          * loaded anyway (e.g. from /etc/ld.so.preload), trust no environment variable. */
         return;
     }
-    struct pb_config cfg;
+    /* Static: the constructor runs once, before any thread of the program, and 8.6 KB of
+     * configuration on the stack would not fit a `ulimit -s 32` process (issue 16). */
+    static struct pb_config cfg;
     int ok = pb_config_parse(&cfg, envp) == 0;
     pb_proc.log_level = cfg.log_level;
     if (!ok) {
@@ -686,6 +805,8 @@ __attribute__((constructor)) static void pb_init(int argc, char **argv, char **e
         pb_stop_inheritance();
     if (pb_proc.mode == PB_MODE_OFF)
         return;
+    if (pb_proc.mode != PB_MODE_AUTO) /* auto mode reads and writes no profile */
+        pb_make_profile_absolute(cfg.inherit);
 
     pb_find_lib_dir();
     pb_log(PB_LOG_DEBUG, "mode %s, profile %s, core in %s", pb_mode_name(pb_proc.mode),
