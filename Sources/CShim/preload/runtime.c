@@ -6,6 +6,14 @@
  * prints nothing. It changes the environment in three cases only: PRIVBOX_INHERIT=0 or bad input
  * (libprivbox.so and PRIVBOX_* are removed, so the programs this one starts run natively), and a
  * relative LD_PRELOAD entry for libprivbox.so (made absolute, see pb_make_preload_absolute).
+ *
+ * It also holds the preload's rules for files, which every other file uses: every file the
+ * preload reads is opened by pb_open_regular (never blocking, regular files only), its caches and
+ * the calibration only through pb_open_trusted_cache_file (the user's and nobody else's to write,
+ * down from the cache root), and what it writes (the profile, the caches) only ever replaces a
+ * missing path or a regular file (pb_replace_regular). The descriptors these open are closed
+ * before they return; what they create is a temporary file next to its target and, for a cache,
+ * the missing directories of its path (mode 0700).
  */
 #include "executor.h"
 
