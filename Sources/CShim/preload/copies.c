@@ -1617,12 +1617,9 @@ static int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct 
     uint8_t *buf = pb_map(cap);
     if (!buf)
         return -1;
-    /* Only a file of this user's that nobody else may write. */
-    struct stat info;
-    long n = -1;
-    if (pb_raw_syscall6(SYS_stat, (long)path, (long)&info, 0, 0, 0, 0) == 0 && S_ISREG(info.st_mode) &&
-        info.st_uid == (uid_t)pb_raw_syscall6(SYS_geteuid, 0, 0, 0, 0, 0, 0) && !(info.st_mode & 022))
-        n = pb_read_file(path, (char *)buf, cap);
+    /* Only a file of this user's that nobody else may write, in directories of the same kind
+     * (the trust check all caches share, runtime.c). */
+    long n = pb_read_trusted_cache_file(path, (char *)buf, cap);
     const struct pb_copy_cache_head *head = (const struct pb_copy_cache_head *)buf;
     int verdict = -1;
     if (n < (long)sizeof *head || memcmp(head->tag, PB_COPY_CACHE_TAG, 8) != 0 || head->verdict > 2 ||
@@ -1678,10 +1675,17 @@ static int pb_copy_one(struct pb_copy_job *job)
 {
     struct pb_insn *insns = 0;
     size_t count = 0;
-    struct pb_stub_plan stubs[PB_COPY_MAX_SITES];
+    /* The stub plans and the cache path (6 KiB) in a mapped page, not on the program's stack. */
+    struct pb_copy_scratch { struct pb_stub_plan stubs[PB_COPY_MAX_SITES]; char cache[PB_PATH_MAX]; };
+    struct pb_copy_scratch *scratch = pb_map(sizeof *scratch);
+    if (!scratch) {
+        pb_refuse(job, "no memory to decode it");
+        return 0;
+    }
+    struct pb_stub_plan *stubs = scratch->stubs;
+    char *cache = scratch->cache;
     int nstubs = 0;
-    char cache[PB_PATH_MAX];
-    int cacheable = pb_copy_cache_path(job, cache, sizeof cache) == 0;
+    int cacheable = pb_copy_cache_path(job, cache, sizeof scratch->cache) == 0;
     int verdict = cacheable ? pb_copy_cache_read(cache, job, &insns, &count, stubs, &nstubs) : -1;
     if (verdict >= 0) {
         pb_log(PB_LOG_DEBUG, "%s: decoded before, read from %s", job->function, cache);
@@ -1697,6 +1701,7 @@ static int pb_copy_one(struct pb_copy_job *job)
     } else {
         if (!pb_cs_load()) {
             pb_refuse(job, "libcapstone.so.4 cannot be loaded to decode it");
+            pb_raw_syscall6(SYS_munmap, (long)scratch, sizeof *scratch, 0, 0, 0, 0);
             return 0;
         }
         verdict = pb_decode(job, &insns, &count, stubs, &nstubs);
@@ -1712,6 +1717,7 @@ static int pb_copy_one(struct pb_copy_job *job)
     }
     if (insns)
         pb_raw_syscall6(SYS_munmap, (long)insns, (long)job->insns_bytes, 0, 0, 0, 0);
+    pb_raw_syscall6(SYS_munmap, (long)scratch, sizeof *scratch, 0, 0, 0, 0);
     return copied;
 }
 

@@ -350,9 +350,44 @@ void pb_resolve_all(void) PB_HIDDEN;
 void pb_resolve_routed(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
 void *pb_map(size_t bytes) PB_HIDDEN;
-/* Up to cap-1 bytes of the file at path, NUL-terminated, read with raw calls (nothing interposed;
- * the descriptor is closed before returning). Bytes read, or -1 if it cannot be opened. */
+/*
+ * Every file the preload reads is opened by pb_open_regular: path (relative to dirfd; `flags` may
+ * add O_NOFOLLOW) is looked at first and opened only if it is a regular file, without blocking
+ * (O_NONBLOCK: a FIFO swapped in meanwhile cannot hang the open) and checked again once open.
+ * The descriptor (with *st filled), or -errno; a node that is not a regular file gives a negative
+ * value with *kind saying what it is ("a FIFO"), *kind is 0 otherwise. Raw calls only.
+ */
+struct stat;
+long pb_open_regular(int dirfd, const char *path, int flags, struct stat *st, const char **kind) PB_HIDDEN;
+/* "a character device", "a FIFO", ... for an st_mode. */
+const char *pb_file_kind(unsigned mode) PB_HIDDEN;
+/* Up to cap-1 bytes from fd, NUL-terminated; fd is closed. Bytes read. */
+long pb_read_fd(long fd, char *buf, size_t cap) PB_HIDDEN;
+/* Up to cap-1 bytes of the regular file at path, NUL-terminated, read with raw calls (nothing
+ * interposed; the descriptor is closed before returning). Bytes read, or -1 if it cannot be
+ * opened or is not a regular file. For files of the system (/proc); caches use the next ones. */
 long pb_read_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
+/*
+ * The one trust check of privbox's caches (plans, copies, the calibration): path, as pb_cache_path
+ * made it, is opened only if every directory from the cache root down to it and the file itself
+ * are the user's (geteuid) and writable by nobody else, none of them is a symbolic link and the
+ * file is regular. Each step is opened relative to the directory checked before it, so what is
+ * checked is what is read. The descriptor, or -1: a missing file silently, anything else with one
+ * line ("ignoring cache X: why") at warn level.
+ */
+long pb_open_trusted_cache_file(const char *path) PB_HIDDEN;
+/* pb_open_trusted_cache_file, then pb_read_fd; -1 if refused or missing. */
+long pb_read_trusted_cache_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
+/* The directory holding the cache file at path, checked as above (created, mode 0700, where
+ * missing when create is set), with *name the file's name in it; -1 with why ("" if merely
+ * missing) otherwise. For writers: the file is then made relative to it. */
+long pb_cache_dir_open(const char *path, int create, const char **name, char *why, size_t whylen) PB_HIDDEN;
+/* Whether `name` in dirfd may be replaced: it is missing or a regular file (not followed if a
+ * link). Otherwise 0 with *kind saying what it is. */
+int pb_replaceable(int dirfd, const char *name, const char **kind) PB_HIDDEN;
+/* Renames tmp over name (both in dirfd) only if name is missing or a regular file: 0, -errno, or 1
+ * with *kind saying what is there instead (then nothing is renamed). */
+int pb_replace_regular(int dirfd, const char *tmp, const char *name, const char **kind) PB_HIDDEN;
 /* All of buf to fd with raw write calls, retrying EINTR: 0, or -errno (-EIO when the descriptor
  * took nothing). */
 long pb_write_all(int fd, const char *buf, size_t len) PB_HIDDEN;

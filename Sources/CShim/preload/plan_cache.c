@@ -8,6 +8,10 @@
  * build-id). A changed profile or a rebuilt program gives another name, so a stale plan is never
  * read; the core (which validates the profile and reports a bad one) runs again. Files live in
  * $XDG_CACHE_HOME/privbox/plans (or ~/.cache/privbox/plans), mode 0600, written atomically.
+ * A plan decides which call sites are rewritten, so it must be as trusted as the program's code:
+ * it is read only through pb_open_trusted_cache_file (runtime.c: the user's, writable by nobody
+ * else, down a chain of such directories from the cache root), and written only in place of a
+ * missing or regular file in such a directory (pb_cache_file_write, also the copies' writer).
  *
  * Format (text): "privbox-plan/3 <modules> <sites>", then one line per module
  * "<build-id or -> <path>", then one line per site "<module> <offset in hex> <syscall nr>
@@ -30,27 +34,34 @@
 
 #define PB_PLAN_MAX_BYTES (1u << 20)
 
+static uint64_t pb_fnv_str(uint64_t h, const char *s)
+{
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
+    return h;
+}
+
 int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
 {
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)pb_proc.profile_pattern,
-                              O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    /* The profile as the other readers open it (pb_open_regular: never a FIFO's blocking open). */
+    struct stat st;
+    const char *kind;
+    long fd = pb_open_regular(AT_FDCWD, pb_proc.profile_pattern, 0, &st, &kind);
     if (fd < 0)
         return -1;
-    struct stat st;
-    long r = pb_raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0);
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (r != 0)
-        return -1;
-    char key[2 * PB_PATH_MAX + 256];
-    int n = snprintf(key, sizeof key, "%llu|%llu|%lld|%lld.%09ld|%s|%s",
+    /* FNV-1a of "dev|ino|size|mtime|exe|build-id", hashed piece by piece (the exe path is up to
+     * 4 KiB: no copy of it on the stack). */
+    char head[128];
+    int n = snprintf(head, sizeof head, "%llu|%llu|%lld|%lld.%09ld|",
                      (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-                     (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                     pb_exe_path(), build_id_hex);
-    if (n <= 0 || (size_t)n >= sizeof key)
+                     (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    if (n <= 0 || (size_t)n >= sizeof head)
         return -1;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < n; i++)
-        h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+    uint64_t h = pb_fnv_str(0xcbf29ce484222325ull, head);
+    h = pb_fnv_str(h, pb_exe_path());
+    h = pb_fnv_str(h, "|");
+    h = pb_fnv_str(h, build_id_hex);
     char leaf[32];
     snprintf(leaf, sizeof leaf, "plans/%016llx.plan", (unsigned long long)h);
     return pb_cache_path(leaf, out, len);
@@ -113,41 +124,39 @@ int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t 
     char *buf = pb_map(PB_PLAN_MAX_BYTES);
     if (!buf)
         return 0;
-    int ok = pb_read_file(path, buf, PB_PLAN_MAX_BYTES) > 0 &&
+    int ok = pb_read_trusted_cache_file(path, buf, PB_PLAN_MAX_BYTES) > 0 &&
              pb_plan_parse(buf, modules, module_cap, module_count, sites, site_cap, site_count);
     pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
     return ok;
 }
 
-static void pb_mkdirs(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        pb_raw_syscall6(SYS_mkdirat, AT_FDCWD, (long)path, 0700, 0, 0, 0);
-        *p = '/';
-    }
-}
-
 /* Writes a cache file atomically (a temporary file renamed over it), mode 0600, creating its
- * directories; a failure leaves no file. Raw system calls only. */
+ * directories; a failure leaves no file. Only in a directory that pb_cache_dir_open trusts (a
+ * cache written where it would not be read is no use), and only in place of a missing or regular
+ * file: a FIFO, device or link put at its name stays (its reader says so; this says nothing more).
+ * Raw system calls only. */
 void pb_cache_file_write(const char *path, const void *buf, size_t len)
 {
-    char dir[PB_PATH_MAX], tmp[PB_PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s", path);
-    pb_mkdirs(dir);
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)tmp,
-                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0);
-    if (fd < 0)
+    char why[256], tmp[320];
+    const char *name, *kind;
+    long dir = pb_cache_dir_open(path, 1, &name, why, sizeof why);
+    if (dir < 0) {
+        pb_log(PB_LOG_DEBUG, "not cached in %s: %s", path, why[0] ? why : "a directory is missing");
         return;
-    long written = pb_write_all((int)fd, buf, len);
-    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (written == 0)
-        pb_raw_syscall6(SYS_rename, (long)tmp, (long)path, 0, 0, 0, 0);
-    else
-        pb_raw_syscall6(SYS_unlink, (long)tmp, 0, 0, 0, 0, 0);
+    }
+    int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
+    long fd = n > 0 && (size_t)n < sizeof tmp && pb_replaceable((int)dir, name, &kind)
+                  ? pb_raw_syscall6(SYS_openat, dir, (long)tmp,
+                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0)
+                  : -1;
+    if (fd >= 0) {
+        pb_raw_syscall6(SYS_fchmod, fd, 0600, 0, 0, 0, 0); /* exactly 0600 whatever the umask */
+        long written = pb_write_all((int)fd, buf, len);
+        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        if (written != 0 || pb_replace_regular((int)dir, tmp, name, &kind) != 0)
+            pb_raw_syscall6(SYS_unlinkat, dir, (long)tmp, 0, 0, 0, 0);
+    }
+    pb_raw_syscall6(SYS_close, dir, 0, 0, 0, 0, 0);
 }
 
 void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules, size_t module_count,

@@ -7,9 +7,15 @@
  * and validates these files; Tests/IntegrationTests read every profile the preload writes.
  *
  * The file appears atomically: it is filled under a temporary name created with O_EXCL|O_NOFOLLOW
- * and mode 0600 next to the target, then renamed over it; rename() replaces a symlink at the target
- * instead of following it. It is not fsync()ed: a reader never sees a partial file, and a profile
- * lost in a power failure is cheap to record again.
+ * and mode 0600 next to the target, then renamed over it. It is not fsync()ed: a reader never sees
+ * a partial file, and a profile lost in a power failure is cheap to record again.
+ *
+ * Only a missing path or a regular file is ever replaced: a device, FIFO, socket, directory or
+ * symbolic link at the target (PRIVBOX_PROFILE=/dev/null, run as root, would otherwise replace the
+ * machine's /dev/null with a 0600 file) is left exactly as it is, with one line saying so. The
+ * checks and the rename go through one descriptor of the target's directory (pb_replace_regular
+ * in runtime.c says what race is left). It touches nothing else: the temporary file, and the
+ * target.
  */
 #include "internal.h"
 #include "syscall_names.h"
@@ -247,24 +253,47 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write profile %s: not a file name", path);
         return -1;
     }
-    static struct pb_out out; /* 32 KiB: static, not on a program's possibly small stack */
-    char tmp[PB_PATH_MAX + 64];
+    /* Static, not on a program's possibly small stack: pb_write_profile calls this once per
+     * process, at exit (after exchanging pb_counting to 0, so no other thread gets here). */
+    static struct pb_out out; /* 32 KiB */
+    static char dir[PB_PATH_MAX], tmp[PB_PATH_MAX + 64];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    long dirfd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)dir,
+                                 O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC, 0, 0, 0);
+    if (dirfd < 0) {
+        snprintf(err, errlen, "cannot write profile %s: %s", path, strerror((int)-dirfd));
+        return -1;
+    }
+    const char *kind;
+    if (!pb_replaceable((int)dirfd, base, &kind)) {
+        /* Said before anything is made: no temporary file appears next to a device either. */
+        snprintf(err, errlen, "cannot write profile %s: it is %s; not replaced", path, kind);
+        pb_raw_syscall6(SYS_close, dirfd, 0, 0, 0, 0, 0);
+        return -1;
+    }
     int fd = -1;
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
+    long r = 0;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        /* A hidden temporary name next to the target, so rename() stays within one directory. */
-        snprintf(tmp, sizeof tmp, "%.*s.%s.%d.%d.tmp", dirlen, path, base, (int)s->pid, attempt);
-        long r = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)tmp,
-                                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0);
+        /* A hidden temporary name next to the target, so the rename stays within one directory. */
+        int n = snprintf(tmp, sizeof tmp, ".%s.%d.%d.tmp", base, (int)s->pid, attempt);
+        r = n > 0 && (size_t)n < sizeof tmp
+                ? pb_raw_syscall6(SYS_openat, dirfd, (long)tmp,
+                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0)
+                : -ENAMETOOLONG;
         if (r >= 0)
             fd = (int)r;
-        else if (r != -EEXIST) {
-            snprintf(err, errlen, "cannot write profile %s: %s", path, strerror((int)-r));
-            return -1;
-        }
+        else if (r != -EEXIST)
+            break;
     }
     if (fd < 0) {
-        snprintf(err, errlen, "cannot write profile %s: no free temporary name", path);
+        snprintf(err, errlen, "cannot write profile %s: %s", path,
+                 r == -EEXIST ? "no free temporary name" : strerror((int)-r));
+        pb_raw_syscall6(SYS_close, dirfd, 0, 0, 0, 0, 0);
         return -1;
     }
     pb_raw_syscall6(SYS_fchmod, fd, 0600, 0, 0, 0, 0); /* exactly 0600 whatever the umask */
@@ -274,9 +303,15 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
     pb_write_json(&out, s);
     pb_flush(&out);
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    long r = out.failed ? -out.failed : pb_raw_syscall6(SYS_rename, (long)tmp, (long)path, 0, 0, 0, 0);
+    r = out.failed ? -out.failed : pb_replace_regular((int)dirfd, tmp, base, &kind);
+    if (r != 0)
+        pb_raw_syscall6(SYS_unlinkat, dirfd, (long)tmp, 0, 0, 0, 0);
+    pb_raw_syscall6(SYS_close, dirfd, 0, 0, 0, 0, 0);
+    if (r == 1) {
+        snprintf(err, errlen, "cannot write profile %s: it is %s; not replaced", path, kind);
+        return -1;
+    }
     if (r < 0) {
-        pb_raw_syscall6(SYS_unlink, (long)tmp, 0, 0, 0, 0, 0);
         snprintf(err, errlen, "cannot write profile %s: %s", path, strerror((int)-r));
         return -1;
     }

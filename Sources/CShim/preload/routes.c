@@ -254,15 +254,20 @@ static void pb_read_calibration(void)
 
 static void pb_read_calibration_file(void)
 {
-    char path[PB_PATH_MAX], buf[4096];
-    if (pb_cache_path("calibration", path, sizeof path) != 0 ||
-        pb_read_file(path, buf, sizeof buf) <= 0)
+    /* In a mapped page, not on the program's stack (8.5 KiB; the constructor runs this, on the
+     * main thread's stack, which a program may have made small). The file is trusted as the
+     * caches are (pb_open_trusted_cache_file, runtime.c): it decides which executors run. */
+    struct pb_calibration_scratch { char path[PB_PATH_MAX], buf[4096], machine[256]; };
+    struct pb_calibration_scratch *m = pb_map(sizeof *m);
+    if (!m)
         return;
-    char machine[256];
-    pb_calibration_machine(machine, sizeof machine);
-    char *line = buf, *nl = strchr(line, '\n');
-    if (!nl || (size_t)(nl - line) != strlen(machine) || memcmp(line, machine, (size_t)(nl - line)))
-        return; /* measured on another machine or kernel: ignored */
+    if (pb_cache_path("calibration", m->path, sizeof m->path) != 0 ||
+        pb_read_trusted_cache_file(m->path, m->buf, sizeof m->buf) <= 0)
+        goto out;
+    pb_calibration_machine(m->machine, sizeof m->machine);
+    char *line = m->buf, *nl = strchr(line, '\n');
+    if (!nl || (size_t)(nl - line) != strlen(m->machine) || memcmp(line, m->machine, (size_t)(nl - line)))
+        goto out; /* measured on another machine or kernel: ignored */
     for (line = nl + 1; *line; line = nl + 1) {
         nl = strchr(line, '\n');
         if (!nl)
@@ -276,6 +281,8 @@ static void pb_read_calibration_file(void)
             if (!strcmp(name, pb_executors[e]->name) && served >= native)
                 pb_exec_calibrated_off[e] = 1;
     }
+out:
+    pb_raw_syscall6(SYS_munmap, (long)m, sizeof *m, 0, 0, 0, 0);
 }
 
 static void pb_hex(const uint8_t *bytes, size_t n, char *out)
@@ -524,8 +531,10 @@ void pb_calibration_machine(char *out, size_t len)
     struct utsname u;
     char cpu[128] = "unknown CPU";
     uname(&u);
-    char buf[4096];
-    if (pb_read_file("/proc/cpuinfo", buf, sizeof buf) > 0) {
+    /* The start of /proc/cpuinfo, in a mapped page rather than on the caller's stack. */
+    const size_t cap = 4096;
+    char *buf = pb_map(cap);
+    if (buf && pb_read_file("/proc/cpuinfo", buf, cap) > 0) {
         char *m = strstr(buf, "model name");
         char *colon = m ? strchr(m, ':') : 0;
         if (colon) {
@@ -537,6 +546,8 @@ void pb_calibration_machine(char *out, size_t len)
             cpu[l] = '\0';
         }
     }
+    if (buf)
+        pb_raw_syscall6(SYS_munmap, (long)buf, (long)cap, 0, 0, 0, 0);
     snprintf(out, len, "privbox-calibration/1 %s %s | %s", u.release, u.machine, cpu);
 }
 

@@ -6,6 +6,14 @@
  * prints nothing. It changes the environment in three cases only: PRIVBOX_INHERIT=0 or bad input
  * (libprivbox.so and PRIVBOX_* are removed, so the programs this one starts run natively), and a
  * relative LD_PRELOAD entry for libprivbox.so (made absolute, see pb_make_preload_absolute).
+ *
+ * It also holds the preload's rules for files, which every other file uses: every file the
+ * preload reads is opened by pb_open_regular (never blocking, regular files only), its caches and
+ * the calibration only through pb_open_trusted_cache_file (the user's and nobody else's to write,
+ * down from the cache root), and what it writes (the profile, the caches) only ever replaces a
+ * missing path or a regular file (pb_replace_regular). The descriptors these open are closed
+ * before they return; what they create is a temporary file next to its target and, for a cache,
+ * the missing directories of its path (mode 0700).
  */
 #include "executor.h"
 
@@ -182,13 +190,56 @@ static int pb_scan_module(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-long pb_read_file(const char *path, char *buf, size_t cap)
+/* ---- files: reads that cannot block, trusted caches, replacing only regular files --------------- */
+
+const char *pb_file_kind(unsigned mode)
 {
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0 || cap == 0)
-        return fd < 0 ? -1 : 0;
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFLNK: return "a symbolic link";
+    }
+    return "not a regular file";
+}
+
+long pb_open_regular(int dirfd, const char *path, int flags, struct stat *st, const char **kind)
+{
+    *kind = 0;
+    /* Looked at before it is opened: opening a FIFO blocks until a writer comes, and opening a
+     * device can act on it (a tape rewinds, a watchdog arms). */
+    long r = pb_raw_syscall6(SYS_newfstatat, dirfd, (long)path, (long)st,
+                             (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0, 0, 0);
+    if (r < 0)
+        return r;
+    if (!S_ISREG(st->st_mode)) {
+        *kind = pb_file_kind(st->st_mode);
+        return -EINVAL;
+    }
+    /* Something else can be put there between the look and the open: O_NONBLOCK keeps a FIFO from
+     * blocking the open (a regular file's reads ignore it), O_NOCTTY keeps a terminal from becoming
+     * the process's controlling one, and what was opened is checked again. */
+    long fd = pb_raw_syscall6(SYS_openat, dirfd, (long)path,
+                              O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags, 0, 0, 0);
+    if (fd < 0)
+        return fd;
+    r = pb_raw_syscall6(SYS_fstat, fd, (long)st, 0, 0, 0, 0);
+    if (r == 0 && S_ISREG(st->st_mode))
+        return fd;
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (r < 0)
+        return r;
+    *kind = pb_file_kind(st->st_mode);
+    return -EINVAL;
+}
+
+long pb_read_fd(long fd, char *buf, size_t cap)
+{
     size_t used = 0;
-    while (used < cap - 1) {
+    while (cap && used < cap - 1) {
         long n = pb_raw_syscall6(SYS_read, fd, (long)(buf + used), (long)(cap - 1 - used), 0, 0, 0);
         if (n == -EINTR)
             continue;
@@ -197,21 +248,253 @@ long pb_read_file(const char *path, char *buf, size_t cap)
         used += (size_t)n;
     }
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    buf[used] = '\0';
+    if (cap)
+        buf[used] = '\0';
     return (long)used;
+}
+
+long pb_read_file(const char *path, char *buf, size_t cap)
+{
+    /* Also /proc files: regular files of size 0, read to their end like any other. */
+    struct stat st;
+    const char *kind;
+    long fd = pb_open_regular(AT_FDCWD, path, 0, &st, &kind);
+    return fd < 0 ? -1 : pb_read_fd(fd, buf, cap);
+}
+
+/* The cache root is base + suffix: $XDG_CACHE_HOME/privbox, else $HOME/.cache/privbox. */
+static int pb_cache_root(const char **base, const char **suffix)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && xdg[0] == '/') {
+        *base = xdg;
+        *suffix = "/privbox";
+    } else if (home && home[0] == '/') {
+        *base = home;
+        *suffix = "/.cache/privbox";
+    } else {
+        return -1;
+    }
+    return 0;
 }
 
 int pb_cache_path(const char *leaf, char *out, size_t len)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = snprintf(out, len, "%s/privbox/%s", xdg, leaf);
-    else if (home && home[0] == '/')
-        n = snprintf(out, len, "%s/.cache/privbox/%s", home, leaf);
-    else
+    const char *base, *suffix;
+    if (pb_cache_root(&base, &suffix) != 0)
         return -1;
+    int n = snprintf(out, len, "%s%s/%s", base, suffix, leaf);
     return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static uid_t pb_euid(void) { return (uid_t)pb_raw_syscall6(SYS_geteuid, 0, 0, 0, 0, 0, 0); }
+
+/* Into why: the reason a directory of the cache (path[0..end)) is not trusted, "" if it is. */
+static void pb_distrust_dir(long fd, const char *path, size_t end, char *why, size_t whylen)
+{
+    struct stat st;
+    why[0] = '\0';
+    if (pb_raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0)
+        snprintf(why, whylen, "directory %.*s cannot be examined", (int)end, path);
+    else if (st.st_uid != pb_euid())
+        snprintf(why, whylen, "directory %.*s is owned by uid %u", (int)end, path, (unsigned)st.st_uid);
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        snprintf(why, whylen, "directory %.*s is writable by group or others (mode %04o)", (int)end, path,
+                 (unsigned)(st.st_mode & 07777));
+}
+
+/* Into why: why the directory `name` in dirfd (path[0..end)) could not be opened; "" when it is
+ * merely missing, which is no reason to say anything. */
+static void pb_dir_open_failed(long err, long dirfd, const char *name, const char *path, size_t end,
+                               char *why, size_t whylen)
+{
+    struct stat st;
+    why[0] = '\0';
+    if (err == -ENOENT)
+        return;
+    if (err == -ENOTDIR && pb_raw_syscall6(SYS_newfstatat, dirfd, (long)name, (long)&st,
+                                           AT_SYMLINK_NOFOLLOW, 0, 0) == 0) {
+        if (S_ISLNK(st.st_mode))
+            snprintf(why, whylen, "directory %.*s is a symbolic link", (int)end, path);
+        else
+            snprintf(why, whylen, "%.*s is %s, not a directory", (int)end, path, pb_file_kind(st.st_mode));
+        return;
+    }
+    snprintf(why, whylen, "directory %.*s cannot be opened (%s)", (int)end, path, strerror((int)-err));
+}
+
+long pb_cache_dir_open(const char *path, int create, const char **name, char *why, size_t whylen)
+{
+    why[0] = '\0';
+    const char *base, *suffix;
+    if (pb_cache_root(&base, &suffix) != 0) {
+        snprintf(why, whylen, "no cache directory");
+        return -1;
+    }
+    size_t blen = strlen(base), slen = strlen(suffix), root = blen + slen;
+    if (strncmp(path, base, blen) != 0 || strncmp(path + blen, suffix, slen) != 0 || path[root] != '/' ||
+        root >= PB_PATH_MAX) {
+        snprintf(why, whylen, "not in the cache directory");
+        return -1;
+    }
+    /* The root's path, NUL-terminated: in a mapped page, not on the program's stack. */
+    char *dir = pb_map(PB_PATH_MAX);
+    if (!dir) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    memcpy(dir, path, root);
+    dir[root] = '\0';
+    if (create) {
+        /* The directories above the root are made as they would be by hand, and not checked: a
+         * home or ~/.cache elsewhere through a symbolic link is the user's choice. */
+        for (size_t i = 1; i <= root; i++) {
+            if (i < root && dir[i] != '/')
+                continue;
+            dir[i] = '\0';
+            pb_raw_syscall6(SYS_mkdirat, AT_FDCWD, (long)dir, 0700, 0, 0, 0);
+            if (i < root)
+                dir[i] = '/';
+        }
+    }
+    /* From the root down, each directory is opened relative to the one above, which was checked
+     * already, and without following a symbolic link: what is checked is what is used. */
+    const int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)dir, dflags, 0, 0, 0);
+    size_t end = root;
+    if (fd < 0) {
+        const char *slash = strrchr(dir, '/');
+        long parent = AT_FDCWD;
+        if (fd == -ENOTDIR && slash) { /* what is the root? looked at from its parent */
+            dir[slash - dir] = '\0';
+            parent = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)(slash == dir ? "/" : dir),
+                                     O_PATH | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+        }
+        pb_dir_open_failed(fd, parent, slash ? slash + 1 : dir, path, end, why, whylen);
+        if (parent >= 0)
+            pb_raw_syscall6(SYS_close, parent, 0, 0, 0, 0, 0);
+    } else {
+        pb_distrust_dir(fd, path, end, why, whylen);
+    }
+    const char *leaf = path + root + 1;
+    for (const char *slash; fd >= 0 && !why[0] && (slash = strchr(leaf, '/'));) {
+        size_t len = (size_t)(slash - leaf);
+        if (len == 0 || len >= PB_PATH_MAX) {
+            snprintf(why, whylen, "not a file name");
+            break;
+        }
+        memcpy(dir, leaf, len);
+        dir[len] = '\0';
+        if (create)
+            pb_raw_syscall6(SYS_mkdirat, fd, (long)dir, 0700, 0, 0, 0);
+        long next = pb_raw_syscall6(SYS_openat, fd, (long)dir, dflags, 0, 0, 0);
+        end = (size_t)(slash - path);
+        if (next < 0)
+            pb_dir_open_failed(next, fd, dir, path, end, why, whylen);
+        else
+            pb_distrust_dir(next, path, end, why, whylen);
+        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        fd = next;
+        leaf = slash + 1;
+    }
+    pb_raw_syscall6(SYS_munmap, (long)dir, PB_PATH_MAX, 0, 0, 0, 0);
+    if (fd >= 0 && why[0]) {
+        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        fd = -1;
+    }
+    if (fd < 0)
+        return -1;
+    *name = leaf;
+    return fd;
+}
+
+/*
+ * Warn level for every cache and the calibration: each is a file privbox itself (or `privbox
+ * doctor --calibrate`) wrote for this user, so finding one that somebody else could have written,
+ * or a FIFO or device in its place, means a misconfigured or tampered cache, which the user must
+ * hear of even though the run itself only loses the cache (the plan is recomputed, the copies
+ * decoded again, no calibration applied) and its output does not change. Info level would hide it.
+ * A refused plan or copy in a trusted directory is replaced by this run's own, so the line comes
+ * once; anything else (a directory to fix, a FIFO privbox will not replace) says it on every run.
+ */
+long pb_open_trusted_cache_file(const char *path)
+{
+    char why[PB_PATH_MAX / 8 + 128];
+    const char *name;
+    struct stat st;
+    long dir = pb_cache_dir_open(path, 0, &name, why, sizeof why);
+    if (dir < 0) {
+        /* Said only of a file that exists: a cache not made yet is no news. (stat follows the
+         * links the walk refused; it opens nothing.) */
+        if (why[0] && pb_raw_syscall6(SYS_stat, (long)path, (long)&st, 0, 0, 0, 0) == 0)
+            pb_log(PB_LOG_WARN, "ignoring cache %s: %s", path, why);
+        return -1;
+    }
+    const char *kind;
+    long fd = pb_open_regular((int)dir, name, O_NOFOLLOW, &st, &kind);
+    pb_raw_syscall6(SYS_close, dir, 0, 0, 0, 0, 0);
+    if (fd < 0) {
+        if (kind)
+            pb_log(PB_LOG_WARN, "ignoring cache %s: it is %s", path, kind);
+        else if (fd != -ENOENT)
+            pb_log(PB_LOG_WARN, "ignoring cache %s: it cannot be opened (%s)", path, strerror((int)-fd));
+        return -1;
+    }
+    if (st.st_uid != pb_euid())
+        pb_log(PB_LOG_WARN, "ignoring cache %s: owned by uid %u", path, (unsigned)st.st_uid);
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        pb_log(PB_LOG_WARN, "ignoring cache %s: writable by group or others (mode %04o)", path,
+               (unsigned)(st.st_mode & 07777));
+    else
+        return fd;
+    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    return -1;
+}
+
+long pb_read_trusted_cache_file(const char *path, char *buf, size_t cap)
+{
+    long fd = pb_open_trusted_cache_file(path);
+    return fd < 0 ? -1 : pb_read_fd(fd, buf, cap);
+}
+
+int pb_replaceable(int dirfd, const char *name, const char **kind)
+{
+    struct stat st;
+    long r = pb_raw_syscall6(SYS_newfstatat, dirfd, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0);
+    *kind = r == 0 && !S_ISREG(st.st_mode) ? pb_file_kind(st.st_mode) : 0;
+    return !*kind;
+}
+
+/*
+ * What is left of the race between looking at `name` and renaming over it: whoever can write the
+ * directory can put a device, FIFO or link there in between, and the rename replaces that. It
+ * takes write permission on the directory, which already lets one replace whatever is at `name`
+ * without privbox; in a sticky directory (/tmp) it takes owning what is there, or the directory,
+ * or root. Device nodes outside a test's scratch directory live in /dev, which only root writes.
+ * When nothing is at `name`, RENAME_NOREPLACE closes the window: a node that appears meanwhile
+ * makes the rename fail, and it is looked at again.
+ */
+int pb_replace_regular(int dirfd, const char *tmp, const char *name, const char **kind)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        struct stat st;
+        long r = pb_raw_syscall6(SYS_newfstatat, dirfd, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0);
+        *kind = 0;
+        if (r == 0 && !S_ISREG(st.st_mode)) {
+            *kind = pb_file_kind(st.st_mode);
+            return 1;
+        }
+        if (r < 0 && r != -ENOENT)
+            return (int)r;
+        if (r == 0)
+            return (int)pb_raw_syscall6(SYS_renameat, dirfd, (long)tmp, dirfd, (long)name, 0, 0);
+        r = pb_raw_syscall6(SYS_renameat2, dirfd, (long)tmp, dirfd, (long)name, RENAME_NOREPLACE, 0);
+        if (r == -EINVAL || r == -ENOSYS) /* a file system without RENAME_NOREPLACE */
+            return (int)pb_raw_syscall6(SYS_renameat, dirfd, (long)tmp, dirfd, (long)name, 0, 0);
+        if (r != -EEXIST)
+            return (int)r;
+    }
+    return -EEXIST;
 }
 
 void *pb_map(size_t bytes)
@@ -353,7 +636,9 @@ static void pb_write_profile(void)
     long ppid = pb_raw_syscall6(SYS_getppid, 0, 0, 0, 0, 0, 0);
     if (ppid < 0)
         ppid = 0;
-    char path[PB_PATH_MAX];
+    /* Static, not on a program's possibly small stack: this runs once per process (pb_counting
+     * was exchanged to 0 above, so no other thread, nor a second exit handler, gets here). */
+    static char path[PB_PATH_MAX];
     if (pb_expand_path(pb_proc.profile_pattern, pid, path, sizeof path) != 0) {
         pb_log(PB_LOG_ERROR, "PRIVBOX_PROFILE expands to a path longer than %d bytes",
                PB_PATH_MAX - 1);
@@ -704,24 +989,49 @@ int pb_main_build_id(uint8_t *out, size_t *len)
     return 0;
 }
 
-/* Whether the profile file can hold an entry for this executable: its path, quoted as JSON writes
+/*
+ * Whether the profile file can hold an entry for this executable: its path, quoted as JSON writes
  * it, occurs in the file. Programs a profile does not mention (every child of `privbox run -- make`
  * but the profiled one) then run natively without loading the Swift core (~ms). A path that JSON
- * would escape, or a file that cannot be read here, gives "maybe": the core decides. */
+ * would escape, or a file that cannot be read here, gives "maybe": the core decides.
+ *
+ * It is the first to read the profile, so it also decides whether the profile may be used at all.
+ * A profile decides which call sites are rewritten: it must be as trusted as the program's code, so
+ * it must be a regular file (looked at before it is opened, so that a FIFO cannot block the
+ * program before main) that is the user's or root's and that nobody else can write. Only the
+ * file: a profile often sits in /tmp or in a project's directory. Otherwise one line, and the whole
+ * tree runs natively (its other programs would find the same profile); 0 is returned.
+ */
 static int pb_profile_may_mention_exe(void)
 {
+    const char *profile = pb_proc.profile_pattern, *kind;
+    struct stat st;
+    long fd = pb_open_regular(AT_FDCWD, profile, 0, &st, &kind);
+    if (fd < 0 && !kind)
+        return 1; /* the core reports a missing profile */
+    uid_t owner = st.st_uid;
+    if (fd < 0)
+        pb_log(PB_LOG_ERROR, "profile %s is %s, not a regular file; running natively", profile, kind);
+    else if (owner != pb_euid() && owner != 0)
+        pb_log(PB_LOG_ERROR, "profile %s is owned by uid %u; not trusted; running natively", profile,
+               (unsigned)owner);
+    else if (st.st_mode & (S_IWGRP | S_IWOTH))
+        pb_log(PB_LOG_ERROR, "profile %s is writable by group or others (mode %04o); not trusted; "
+               "running natively", profile, (unsigned)(st.st_mode & 07777));
+    if (fd < 0 || (owner != pb_euid() && owner != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (fd >= 0)
+            pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+        pb_stop_inheritance();
+        return 0;
+    }
     const char *exe = pb_exe_path();
     size_t len = strlen(exe);
+    int plain = len > 0;
     for (size_t i = 0; i < len; i++)
         if (exe[i] == '"' || exe[i] == '\\' || (unsigned char)exe[i] < 0x20 || (unsigned char)exe[i] >= 0x7f)
-            return 1;
-    long fd = pb_raw_syscall6(SYS_openat, AT_FDCWD, (long)pb_proc.profile_pattern, O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0)
-        return 1; /* the core reports a missing profile */
-    struct stat st;
-    long r = pb_raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0);
+            plain = 0;
     void *map = MAP_FAILED;
-    if (r == 0 && st.st_size > 0 && st.st_size <= (64l << 20))
+    if (plain && st.st_size > 0 && st.st_size <= (64l << 20))
         map = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, (int)fd, 0);
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     if (map == MAP_FAILED)
@@ -734,11 +1044,10 @@ static int pb_profile_may_mention_exe(void)
     while (end && (text[end - 1] == '\n' || text[end - 1] == ' ' || text[end - 1] == '\r' || text[end - 1] == '\t'))
         end--;
     int whole = end && text[end - 1] == '}' && memmem(text, end, schema, sizeof schema - 1);
-    char quoted[PB_PATH_MAX + 2];
-    quoted[0] = '"';
-    memcpy(quoted + 1, exe, len);
-    quoted[len + 1] = '"';
-    int found = !whole || memmem(text, end, quoted, len + 2) != 0;
+    /* The path between quotes, found without copying it (a path is up to 4 KiB: not on the stack). */
+    int found = !whole;
+    for (const char *p = text; !found && len && (p = memmem(p, (size_t)(text + end - p), exe, len)); p++)
+        found = p > text && p[-1] == '"' && p + len < text + end && p[len] == '"';
     munmap(map, (size_t)st.st_size);
     return found;
 }
