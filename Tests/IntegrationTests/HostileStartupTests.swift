@@ -147,4 +147,43 @@ final class HostileStartupTests: XCTestCase {
         XCTAssertEqual(tree.stdout, "end\n", "the native tree still carries privbox's variables")
         XCTAssertEqual(tree.stderrLines.count, 1, tree.stderr)
     }
+    /// A profile that cannot be used is reported once per process tree, by its first process,
+    /// even when the profile does not mention that process's program (a shim script that execs
+    /// the real one): the whole file is validated, once per version of it.
+    func testBadProfileIsReportedByTheFirstProcessWhateverItIs() throws {
+        let s = try Scratch()
+        let shim = s.path("shim")
+        try "#!/bin/bash\nexec /usr/bin/python3 \"$@\"\n".write(toFile: shim, atomically: true, encoding: .utf8)
+        chmod(shim, 0o755)
+        // Whole-looking JSON of the right schema that mentions no program, but is not a profile.
+        let bad = s.path("bad.json")
+        try "{\"schema\": \"privbox-profile/1\", \"processes\": \"x\"}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let script = "import subprocess; subprocess.run(['/bin/true']); "
+            + "print('core' if 'libprivbox_core' in open('/proc/self/maps').read() else 'no core')"
+        let cache = s.path("cache")
+        let tree = "import subprocess; subprocess.run(['/bin/true']); print(1)"
+        for command in [[shim, "-c", tree], ["/usr/bin/python3", "-c", tree]] {
+            let env = preloaded(["PRIVBOX_MODE": "accelerate", "PRIVBOX_PROFILE": bad, "XDG_CACHE_HOME": cache])
+            for round in 0..<2 {
+                let r = try Runner.run(command, environment: env)
+                XCTAssertEqual(r.status, 0, r.stderr)
+                XCTAssertEqual(r.stdout, "1\n")
+                XCTAssertEqual(r.stderrLines.count, 1, "\(command[0]) round \(round): \(r.stderr)")
+                XCTAssertTrue(r.stderr.hasPrefix("privbox: profile \(bad) is not usable") && r.stderr.contains("running natively"),
+                              "\(command[0]) round \(round): \(r.stderr)")
+            }
+        }
+        // A valid profile of another program: silent, and validated only once (the second run of
+        // python3 loads no Swift core).
+        let other = s.path("other.json")
+        let recorded = try Runner.run([Paths.cli, "profile", "-o", other, "--", try Programs.path("loop"), "300"],
+                                      environment: Runner.cleanEnvironment)
+        XCTAssertEqual(recorded.status, 0, recorded.stderr)
+        let env = preloaded(["PRIVBOX_MODE": "accelerate", "PRIVBOX_PROFILE": other, "XDG_CACHE_HOME": cache])
+        let first = try Runner.run(["/usr/bin/python3", "-c", "print(1)"], environment: env)
+        XCTAssertEqual(first, Result(stdout: "1\n", stderr: "", status: 0, signalled: false))
+        let second = try Runner.run(["/usr/bin/python3", "-c", script], environment: env)
+        XCTAssertEqual(second, Result(stdout: "no core\n", stderr: "", status: 0, signalled: false),
+                       "a profile validated before is not validated again")
+    }
 }

@@ -212,6 +212,11 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                          size_t site_count) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
 void pb_cache_file_write(const char *path, const void *buf, size_t len) PB_HIDDEN;
+/* Whether the profile (as fstat'ed) was validated whole before, in this version; and recording
+ * that it was (plan_cache.c). */
+struct stat;
+int pb_profile_known_valid(const struct stat *profile) PB_HIDDEN;
+void pb_profile_remember_valid(const struct stat *profile) PB_HIDDEN;
 
 /* ---- instrumented copies (copies.c) ---------------------------------------------------------- */
 

@@ -41,6 +41,16 @@ static uint64_t pb_fnv_str(uint64_t h, const char *s)
     return h;
 }
 
+/* FNV-1a of "dev|ino|size|mtime|": the profile's identity and content version. */
+static uint64_t pb_profile_identity_hash(const struct stat *st)
+{
+    char head[128];
+    snprintf(head, sizeof head, "%llu|%llu|%lld|%lld.%09ld|", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+             st->st_mtim.tv_nsec);
+    return pb_fnv_str(0xcbf29ce484222325ull, head);
+}
+
 int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
 {
     /* The profile as the other readers open it (pb_open_regular: never a FIFO's blocking open). */
@@ -50,15 +60,9 @@ int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
     if (fd < 0)
         return -1;
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    /* FNV-1a of "dev|ino|size|mtime|exe|build-id", hashed piece by piece (the exe path is up to
-     * 4 KiB: no copy of it on the stack). */
-    char head[128];
-    int n = snprintf(head, sizeof head, "%llu|%llu|%lld|%lld.%09ld|",
-                     (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-                     (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    if (n <= 0 || (size_t)n >= sizeof head)
-        return -1;
-    uint64_t h = pb_fnv_str(0xcbf29ce484222325ull, head);
+    /* ...then "exe|build-id", hashed piece by piece (the exe path is up to 4 KiB: no copy of it on
+     * the stack). */
+    uint64_t h = pb_profile_identity_hash(&st);
     h = pb_fnv_str(h, pb_exe_path());
     h = pb_fnv_str(h, "|");
     h = pb_fnv_str(h, build_id_hex);
@@ -181,4 +185,40 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
     if (used < PB_PLAN_MAX_BYTES)
         pb_cache_file_write(path, buf, used);
     pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
+}
+
+/*
+ * The profile's validity, cached. A process whose program the profile does not mention (the
+ * shell or shim that starts the profiled program, every child of a `make`) runs natively, but a
+ * corrupt profile must still be reported once per process tree, by its first process whatever it
+ * is: so that first process has the Swift core validate the whole file, and a valid file is then
+ * remembered under its identity ("plans/<hash>.valid", where hash covers device, inode, size and
+ * modification time, as the plan cache's names do). A rewritten profile has another identity and
+ * is validated again; a corrupt one is never remembered (the tree that meets it is reported to and
+ * sent native). The file is read through the caches' trust check.
+ */
+#define PB_VERDICT_TEXT "privbox-profile-valid/1\n"
+
+static int pb_profile_verdict_path(const struct stat *profile, char *out, size_t len)
+{
+    char leaf[40];
+    snprintf(leaf, sizeof leaf, "plans/%016llx.valid", (unsigned long long)pb_profile_identity_hash(profile));
+    return pb_cache_path(leaf, out, len);
+}
+
+/* Both run in the constructor only (accelerate mode's start), hence the static path. */
+int pb_profile_known_valid(const struct stat *profile)
+{
+    static char path[PB_PATH_MAX + 64];
+    char text[64];
+    return pb_profile_verdict_path(profile, path, sizeof path) == 0 &&
+           pb_read_trusted_cache_file(path, text, sizeof text) == (long)sizeof PB_VERDICT_TEXT - 1 &&
+           memcmp(text, PB_VERDICT_TEXT, sizeof PB_VERDICT_TEXT - 1) == 0;
+}
+
+void pb_profile_remember_valid(const struct stat *profile)
+{
+    static char path[PB_PATH_MAX + 64];
+    if (pb_profile_verdict_path(profile, path, sizeof path) == 0)
+        pb_cache_file_write(path, PB_VERDICT_TEXT, sizeof PB_VERDICT_TEXT - 1);
 }

@@ -1002,13 +1002,14 @@ int pb_main_build_id(uint8_t *out, size_t *len)
  * file: a profile often sits in /tmp or in a project's directory. Otherwise one line, and the whole
  * tree runs natively (its other programs would find the same profile); 0 is returned.
  */
-static int pb_profile_may_mention_exe(void)
+static int pb_profile_may_mention_exe(struct stat *out)
 {
     const char *profile = pb_proc.profile_pattern, *kind;
     struct stat st;
     long fd = pb_open_regular(AT_FDCWD, profile, 0, &st, &kind);
     if (fd < 0 && !kind)
         return 1; /* the core reports a missing profile */
+    *out = st;
     uid_t owner = st.st_uid;
     if (fd < 0)
         pb_log(PB_LOG_ERROR, "profile %s is %s, not a regular file; running natively", profile, kind);
@@ -1022,7 +1023,7 @@ static int pb_profile_may_mention_exe(void)
         if (fd >= 0)
             pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
         pb_stop_inheritance();
-        return 0;
+        return -1;
     }
     const char *exe = pb_exe_path();
     size_t len = strlen(exe);
@@ -1052,16 +1053,43 @@ static int pb_profile_may_mention_exe(void)
     return found;
 }
 
+/* A program the quick scan finds no entry for: the whole profile is validated anyway, once per
+ * version of it (pb_profile_known_valid), so that a corrupt profile is reported by the first
+ * process of a tree even when that process is a shell or shim the profile does not mention. As
+ * pb_routes_install_plan: 1 when the core finds an entry after all, 0 nothing for this program,
+ * negative with err for a bad profile. */
+static int pb_check_unmentioned_profile(const struct stat *profile, char *err, size_t errlen)
+{
+    if (pb_profile_known_valid(profile))
+        return 0;
+    uint8_t build_id[PB_BUILD_ID_MAX];
+    size_t build_id_len = 0;
+    pb_main_build_id(build_id, &build_id_len);
+    struct pb_fpenv fp;
+    pb_fpenv_save(&fp); /* the Swift runtime's start-up does floating-point arithmetic */
+    pb_core_check_profile_fn check = (pb_core_check_profile_fn)pb_core_symbol("privbox_core_check_profile");
+    int r = check ? check(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, err, errlen) : -3;
+    pb_fpenv_restore(&fp);
+    if (r == -3)
+        snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
+    if (r == 0 || r == -2) /* valid: nothing for this program, or for another build of it */
+        pb_profile_remember_valid(profile);
+    return r;
+}
+
 static void pb_start_accelerate(void)
 {
-    if (!pb_profile_may_mention_exe()) {
-        pb_log(PB_LOG_INFO, "%s records nothing for %s; running natively", pb_proc.profile_pattern,
-               pb_exe_path());
+    char err[PB_ERROR_MAX] = "";
+    struct stat profile;
+    int mentioned = pb_profile_may_mention_exe(&profile);
+    if (mentioned < 0) { /* refused, with its line, and the tree sent native */
         pb_proc.mode = PB_MODE_OFF;
         return;
     }
-    char err[PB_ERROR_MAX] = "";
-    int r = pb_routes_install_plan(err, sizeof err);
+    int r = mentioned ? pb_routes_install_plan(err, sizeof err)
+                      : pb_check_unmentioned_profile(&profile, err, sizeof err);
+    if (r == 1 && !mentioned)
+        r = pb_routes_install_plan(err, sizeof err);
     if (r == 1)
         return;
     pb_proc.mode = PB_MODE_OFF;
