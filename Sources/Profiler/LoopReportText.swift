@@ -43,6 +43,10 @@ extension ReportFormatter {
             out += outside > 0 ? " (\(outside) calls are not in any loop)\n" : "\n"
             return out
         }
+        guard top > 0 else { // --top 0: the totals only
+            let calls = report.hot.reduce(UInt64(0)) { $0 &+ $1.calls }
+            return out + "  \(report.hot.count) hot loop\(report.hot.count == 1 ? "" : "s") (\(calls) calls); --top 0 lists none\n"
+        }
         let rows = report.hot.prefix(top).enumerated().map { i, l -> [String] in
             let mix = l.syscalls.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(3)
                 .map { "\($0.key) \(percent($0.value, of: l.calls))" }.joined(separator: ", ")

@@ -83,6 +83,7 @@ public enum ReportFormatter {
             out += "  time inside wrapped calls: \(formatSeconds(kernel))"
             if p.wallNs > 0 { out += " (\(percent(kernel, of: p.wallNs)) of wall time, summed over threads)" }
             out += "; \(formatRate(total, ns: p.wallNs)) calls/s\n"
+            guard top > 0 else { continue } // --top 0: the totals only
             let rows = p.siteTotals().prefix(top).map { t -> [String] in
                 [String(t.calls), String(t.errors), formatMillis(t.kernelNs), formatMillis(t.userNs),
                  String(t.threads.count), t.syscall,

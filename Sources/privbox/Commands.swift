@@ -18,6 +18,35 @@ struct Privbox: ParsableCommand {
         version: privboxVersion,
         subcommands: [ProfileCommand.self, RunCommand.self, ReportCommand.self, DoctorCommand.self]
     )
+
+    /// ArgumentParser's main, after noting which standard descriptors we were given: that must
+    /// come before anything opens a file (see StandardStreams).
+    static func main() {
+        StandardStreams.check()
+        main(nil)
+    }
+}
+
+/// `path` made absolute against the current directory: paths handed to the command's processes
+/// (PRIVBOX_PROFILE, the temporary directory) must not depend on where each of them runs, as a
+/// process that changes directory (make -C, a script that cds) would resolve a relative one
+/// elsewhere.
+func absolutePath(_ path: String) throws -> String {
+    guard !path.hasPrefix("/") else { return path }
+    var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buf, buf.count) != nil else {
+        throw CLIError("cannot make \(path) absolute: \(String(cString: strerror(errno)))")
+    }
+    let cwd = String(cString: buf)
+    return (cwd == "/" ? "" : cwd) + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+}
+
+/// Writes `text` to standard output, all of it, or throws one sentence saying why not: a report
+/// that could not be written (a full disk, a closed pipe) must fail the command, not exit 0. Not
+/// written at all if privbox was started without a descriptor 1 (see StandardStreams).
+func writeReport(_ text: String) throws {
+    guard StandardStreams.stdoutOpen else { throw CLIError("cannot write the report: standard output is closed") }
+    if let why = ProfileIO.writeAll(1, Array(text.utf8)) { throw CLIError("cannot write the report: \(why)") }
 }
 
 /// Runs `body`, turning any error into one `privbox:` line and exit status 1.
@@ -81,7 +110,16 @@ struct ProfileCommand: ParsableCommand {
             var merged = Profile.merged(profiles)
             let loops = LoopAnalysis.analyze(merged, symbols: Symbolizer().symbols(for: merged))
             merged.loops = loops.hot.map { $0.toJSON() }
-            try ProfileIO.write(merged, to: output)
+            do {
+                try ProfileIO.write(merged, to: output)
+            } catch {
+                // The command has already run: its failure is what the caller must see first;
+                // when it succeeded, 1, since a profile that was not written must not look like
+                // success.
+                dir.remove()
+                warn("\(error)")
+                Launcher.exitLike(status: status != 0 ? status : 1 << 8)
+            }
             let calls = merged.processes.reduce(UInt64(0)) { $0 &+ $1.totalCalls }
             warn("profile of \(merged.processes.count) process\(merged.processes.count == 1 ? "" : "es") "
                  + "(\(calls) wrapped calls) written to \(output)")
@@ -112,10 +150,11 @@ struct RunCommand: ParsableCommand {
         var env = Environment.current()
         do {
             let lib = try Installation.requirePreload()
-            _ = try ProfileIO.read(path: profile)
+            let path = try absolutePath(profile)
+            _ = try ProfileIO.readTrusted(path: path)
             env = Environment.withPreload(lib, settings: [
                 "PRIVBOX_MODE": "accelerate",
-                "PRIVBOX_PROFILE": profile,
+                "PRIVBOX_PROFILE": path,
             ])
         } catch {
             warn("\(error); running natively")
@@ -138,7 +177,7 @@ struct ReportCommand: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "Call sites and loops to list.")
+    @Option(name: .long, help: "Call sites and loops to list (0: only the totals).")
     var top: Int = 10
 
     @Flag(name: .long, help: "Print folded stacks (for flamegraph.pl, inferno, speedscope) instead of the report.")
@@ -153,6 +192,10 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "Profile files (several are merged).")
     var files: [String]
 
+    func validate() throws {
+        guard top >= 0 else { throw ValidationError("--top must be 0 or more (got \(top))") }
+    }
+
     func run() throws {
         try reportingErrors {
             let profiles = try files.map { try ProfileIO.read(path: $0) }
@@ -162,21 +205,21 @@ struct ReportCommand: ParsableCommand {
             let folded = FlameGraph.folded(profile, symbols: symbols)
             if let svg {
                 let title = "privbox: system calls by stack (\(files.joined(separator: ", ")))"
-                try ProfileIO.writeAtomically(Array(FlameGraph.svg(folded, title: title).utf8), to: svg)
+                try ProfileIO.writeOrStream(Array(FlameGraph.svg(folded, title: title).utf8), to: svg, what: "SVG")
             }
             if self.folded {
-                print(FlameGraph.foldedText(folded), terminator: "")
+                try writeReport(FlameGraph.foldedText(folded))
                 return
             }
             let source = files.joined(separator: ", ")
-            var text = ReportFormatter.text(profile, source: source, top: max(1, top))
+            var text = ReportFormatter.text(profile, source: source, top: top)
             let loops = LoopAnalysis.analyze(profile, symbols: symbols)
             let entry = entryNs ?? Doctor.kernelEntryNs()
-            text += ReportFormatter.loops(loops, profile: profile, projection: Projection(kernelEntryNs: entry), top: max(1, top))
+            text += ReportFormatter.loops(loops, profile: profile, projection: Projection(kernelEntryNs: entry), top: top)
             for problem in Set(symbolizer.problems).sorted() {
                 text += "  note: no symbols: \(problem)\n"
             }
-            print(text, terminator: "")
+            try writeReport(text)
         }
     }
 }
@@ -185,7 +228,9 @@ struct TemporaryDirectory {
     let path: String
 
     init(prefix: String) throws {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        // Absolute, because the command's processes write into it from wherever they run.
+        let tmpdir = getenv("TMPDIR").map { String(cString: $0) } ?? ""
+        let base = try absolutePath(tmpdir.isEmpty ? "/tmp" : tmpdir)
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
             throw CLIError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")

@@ -34,7 +34,7 @@ struct DoctorCommand: ParsableCommand {
         }
         let findings = Doctor.examine()
         if json {
-            print(JSONWriter.write(.object(findings.map { ($0.key, .string($0.value)) })), terminator: "")
+            print(JSONWriter.write(.object(findings.map { ($0.key, $0.json) })), terminator: "")
         } else {
             let width = findings.map(\.key.count).max() ?? 0
             for f in findings {
@@ -44,48 +44,74 @@ struct DoctorCommand: ParsableCommand {
     }
 }
 
+/// One line of `privbox doctor`: the text printed after the key, and the JSON value of `--json`
+/// (the same text, except for measurements, which are numbers with their unit and method so that
+/// a script need not parse prose).
+struct Finding {
+    let key: String
+    let value: String
+    let json: JSON
+
+    init(_ key: String, _ value: String) {
+        self.key = key
+        self.value = value
+        json = .string(value)
+    }
+
+    init(_ key: String, ns: Double, method: String, text: String) {
+        self.key = key
+        value = text
+        json = .object([("ns", .double(Doctor.rounded(ns))), ("method", .string(method))])
+    }
+}
+
 enum Doctor {
-    static func examine() -> [(key: String, value: String)] {
-        var out: [(String, String)] = []
-        out.append(("privbox", "\(privboxVersion)"))
-        out.append(("preload", preloadStatus()))
+    static func examine() -> [Finding] {
+        var out: [Finding] = []
+        out.append(Finding("privbox", "\(privboxVersion)"))
+        out.append(Finding("preload", preloadStatus()))
         var u = utsname()
         uname(&u)
-        out.append(("kernel", "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"))
+        out.append(Finding("kernel", "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"))
         let cpuinfo = readText("/proc/cpuinfo") ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmed } ?? "unknown"
         let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?
             .split(separator: " ").map(String.init) ?? [])
         let tsc = ["constant_tsc", "nonstop_tsc", "tsc_known_freq"].filter { flags.contains($0) }
-        out.append(("cpu", "\(model), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) online, tsc: "
+        out.append(Finding("cpu", "\(model), \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) online, tsc: "
                     + (tsc.isEmpty ? "not invariant (profile times are approximate)" : tsc.joined(separator: " "))))
-        out.append(("mitigations", mitigations()))
+        out.append(Finding("mitigations", mitigations()))
         var vdso = [CChar](repeating: 0, count: 4096)
         let names = pb_vdso_symbols(&vdso, vdso.count) == 0 ? String(cString: vdso) : "unreadable"
-        out.append(("vdso", names.isEmpty ? "none" : names))
-        out.append(("vdso getrandom", names.contains("getrandom") ? "yes" : "no (kernel before 6.11)"))
-        out.append(("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
+        out.append(Finding("vdso", names.isEmpty ? "none" : names))
+        out.append(Finding("vdso getrandom", names.contains("getrandom") ? "yes" : "no (kernel before 6.11)"))
+        out.append(Finding("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
                     + (pb_probe_syscall_user_dispatch() == 0 ? " (used by privbox profile --inline)" : "")))
-        out.append(("rseq", availability(pb_probe_rseq())))
+        out.append(Finding("rseq", availability(pb_probe_rseq())))
         // What accelerate mode's instrumented copies need (Sources/CShim/preload/copies.c).
         var missing: [String] = []
         for lib in ["libcapstone.so.4", "libgcc_s.so.1"] {
             if let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL) { dlclose(h) } else { missing.append(lib) }
         }
         if !flags.contains("lahf_lm") { missing.append("lahf/sahf in 64-bit mode (cpu flag lahf_lm)") }
-        out.append(("instrumented copies", missing.isEmpty ? "yes (capstone, libgcc_s's unwinder, lahf/sahf)"
+        out.append(Finding("instrumented copies", missing.isEmpty ? "yes (capstone, libgcc_s's unwinder, lahf/sahf)"
                     : "no: missing " + missing.joined(separator: ", ")))
-        out.append(("privbox kernel gate", gateLine()))
+        out.append(Finding("privbox kernel gate", gateLine()))
         var uring = availability(pb_probe_io_uring())
         if let disabled = readText("/proc/sys/kernel/io_uring_disabled")?.trimmed {
             uring += " (io_uring_disabled=\(disabled))"
         }
-        out.append(("io_uring", uring))
+        out.append(Finding("io_uring", uring))
         let (syscallNs, callNs) = measureCalls()
-        out.append(("raw syscall", "\(fmt(syscallNs)) ns (getppid via the syscall instruction, median of 64 batches)"))
-        out.append(("function call", "\(fmt(callNs)) ns"))
-        out.append(("kernel entry", "\(fmt(max(0, syscallNs - callNs))) ns per call (raw syscall minus function call)"))
+        let syscallMethod = "getppid via the syscall instruction, median of 64 batches"
+        out.append(Finding("raw syscall", ns: syscallNs, method: syscallMethod,
+                           text: "\(fmt(syscallNs)) ns (\(syscallMethod))"))
+        out.append(Finding("function call", ns: callNs, method: "an empty function call, median of 64 batches",
+                           text: "\(fmt(callNs)) ns"))
+        let entryMethod = "raw syscall minus function call"
+        let entry = max(0, syscallNs - callNs)
+        out.append(Finding("kernel entry", ns: entry, method: entryMethod, text: "\(fmt(entry)) ns per call (\(entryMethod))"))
         return out
     }
 
@@ -151,7 +177,8 @@ enum Doctor {
         err == 0 ? "available" : "unavailable (\(String(cString: strerror(err))))"
     }
 
-    static func fmt(_ v: Double) -> String { String((v * 10).rounded() / 10) }
+    static func rounded(_ v: Double) -> Double { (v * 10).rounded() / 10 }
+    static func fmt(_ v: Double) -> String { String(rounded(v)) }
 
     static func field<T>(_ tuple: T) -> String {
         withUnsafeBytes(of: tuple) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
@@ -159,8 +186,9 @@ enum Doctor {
 }
 
 func readText(_ path: String) -> String? {
-    // /proc and /sys files are regular files of size 0: readFile reads them to EOF all the same.
-    (try? ProfileIO.readFile(path: path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+    // /proc and /sys files are regular files of size 0: readFile reads them to EOF all the same,
+    // and refuses anything that is not a regular file (nothing here may block on a FIFO).
+    (try? ProfileIO.readFile(path: path, limit: 1 << 20, what: "file")).map { String(decoding: $0, as: UTF8.self) }
 }
 
 extension StringProtocol {
@@ -212,20 +240,21 @@ enum Calibration {
                   + pad(Doctor.fmt(native / cyclesPerNs), 11)
                   + pad(Doctor.fmt(native / max(served, 0.01)) + "x", 10) + verdict)
         }
+        // Directories that are missing are created 0700 (the preload trusts the calibration only
+        // in directories nobody else can write; existing ones are left as they are). The file is
+        // written like a profile: a private new file renamed over a missing path or a regular
+        // file, and anything else there (a symbolic link above all) refused.
         let dir = String(cachePath.prefix(upTo: cachePath.lastIndex(of: "/")!))
         var prefix = ""
         for part in dir.split(separator: "/") {
             prefix += "/" + part
-            mkdir(prefix, 0o755)
+            mkdir(prefix, 0o700)
         }
         let kept = lines.filter { !$0.hasPrefix("#") }.joined(separator: "\n") + "\n"
-        let tmp = cachePath + ".tmp.\(getpid())"
-        guard let f = fopen(tmp, "w") else { throw CLIError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        fputs(kept, f)
-        guard fclose(f) == 0, rename(tmp, cachePath) == 0 else {
-            unlink(tmp)
-            throw CLIError("cannot write \(cachePath): \(String(cString: strerror(errno)))")
-        }
+        // The table printed above is still in stdout's buffer: flushed now, so that it cannot
+        // follow the calibration file into descriptor 1 if the caller closed it.
+        fflush(stdout)
+        try ProfileIO.writeAtomically(Array(kept.utf8), to: cachePath, what: "calibration")
         print("cached in \(cachePath)")
     }
 }

@@ -11,8 +11,23 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Prints one `privbox:` line on stderr.
+/// Which of descriptors 1 and 2 the caller gave privbox. Checked once, by `Privbox.main` before
+/// anything here can open a file: if the caller closed fd 2, the next file privbox opens (a profile,
+/// the output's temporary file) would be fd 2, and a message written "to stderr" would land in it.
+enum StandardStreams {
+    nonisolated(unsafe) private(set) static var stdoutOpen = true
+    nonisolated(unsafe) private(set) static var stderrOpen = true
+
+    static func check() {
+        stdoutOpen = fcntl(1, F_GETFD) != -1
+        stderrOpen = fcntl(2, F_GETFD) != -1
+    }
+}
+
+/// Prints one `privbox:` line on stderr, if privbox was given a stderr (see StandardStreams);
+/// without one the message is dropped: there is nowhere it may go.
 func warn(_ message: String) {
+    guard StandardStreams.stderrOpen else { return }
     var line = "privbox: " + String(message.map { $0 == "\n" ? " " : $0 }) + "\n"
     line.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
 }

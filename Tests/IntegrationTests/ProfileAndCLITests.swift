@@ -162,7 +162,10 @@ final class ProfileAndCLITests: XCTestCase {
         XCTAssertEqual(ok, native)
     }
 
-    func testProfileFileIsPrivateAndReplacesSymlinksInsteadOfFollowingThem() throws {
+    /// The profile is a private file; a symbolic link at the output path is refused (neither
+    /// followed nor replaced): the victim and the link stay as they are, and the failed write fails
+    /// the command.
+    func testProfileFileIsPrivateAndRefusesSymlinksInsteadOfFollowingThem() throws {
         let program = try Programs.path("loop")
         let s = try Scratch()
         let victim = s.path("victim.txt")
@@ -170,9 +173,15 @@ final class ProfileAndCLITests: XCTestCase {
         let out = s.path("link.json")
         try FileManager.default.createSymbolicLink(atPath: out, withDestinationPath: victim)
         let r = try Runner.run([Paths.cli, "profile", "-o", out, "--", program, "10"], environment: Runner.cleanEnvironment)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("symbolic link"), r.stderr)
         XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "keep me")
-        let attrs = try FileManager.default.attributesOfItem(atPath: out)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: out), victim)
+        let file = s.path("private.json")
+        let ok = try Runner.run([Paths.cli, "profile", "-o", file, "--", program, "10"], environment: Runner.cleanEnvironment)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let attrs = try FileManager.default.attributesOfItem(atPath: file)
         XCTAssertEqual(attrs[.type] as? FileAttributeType, .typeRegular)
         XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o600)
     }
