@@ -18,15 +18,17 @@ public enum FlameGraph {
                 let f = Frame(module: s.module, offset: s.offset)
                 if (leaf[f]?.1 ?? 0) <= s.calls { leaf[f] = (s.syscall, s.calls) }
             }
-            let root = "\(process.exe.split(separator: "/").last.map(String.init) ?? process.exe) (\(process.pid))"
+            // The executable's and the syscalls' names come from the file too: a ';' or a newline
+            // in them would add frames or lines to the folded format.
+            let root = clean("\(process.exe.split(separator: "/").last.map(String.init) ?? process.exe) (\(process.pid))")
             for stack in stacks {
                 var names = [root]
                 if stack.truncated { names.append("[truncated]") }
                 for frame in stack.frames.reversed() {
                     names.append(clean(table[frame]?.function ?? process.siteName(module: frame.module, offset: frame.offset)))
                 }
-                names.append("[\(leaf[stack.frames[0]]?.0 ?? "syscall")]")
-                totals[names.joined(separator: ";"), default: 0] &+= stack.count
+                names.append(clean("[\(leaf[stack.frames[0]]?.0 ?? "syscall")]"))
+                totals[names.joined(separator: ";"), default: 0].addSaturated(stack.count)
             }
         }
         return totals.map { ($0.key, $0.value) }.sorted { $0.stack < $1.stack }
@@ -52,12 +54,12 @@ public enum FlameGraph {
     public static func svg(_ lines: [(stack: String, count: UInt64)], title: String) -> String {
         let root = Node("all")
         for (stack, count) in lines {
-            root.count &+= count
+            root.count.addSaturated(count)
             var node = root
             for name in stack.split(separator: ";").map(String.init) {
                 let child = node.children[name] ?? Node(name)
                 node.children[name] = child
-                child.count &+= count
+                child.count.addSaturated(count)
                 node = child
             }
         }

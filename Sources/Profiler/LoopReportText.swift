@@ -26,11 +26,13 @@ public struct Projection {
 
     /// Time a loop would save, and its speed-up, if each of its calls cost a function call instead
     /// of a kernel entry. Never more than the time the loop actually spent inside its calls.
+    /// An entry cost that is not a positive finite number (`--entry-ns nan`, `-5`) saves nothing.
     public func apply(to loop: HotLoop) -> (savedNs: UInt64, speedup: Double) {
-        let saved = min(Double(loop.kernelNs), kernelEntryNs * Double(loop.calls))
+        let perCall = kernelEntryNs.isFinite && kernelEntryNs > 0 ? kernelEntryNs : 0
+        let saved = min(Double(loop.kernelNs), perCall * Double(loop.calls))
         let wall = Double(loop.wallNs)
-        guard wall > saved, wall > 0 else { return (UInt64(saved), 1) }
-        return (UInt64(saved.rounded()), wall / (wall - saved))
+        guard wall > saved, wall > 0 else { return (UInt64(saturating: saved), 1) }
+        return (UInt64(saturating: saved.rounded()), wall / (wall - saved))
     }
 }
 
@@ -39,7 +41,7 @@ extension ReportFormatter {
         var out = "\nhot loops (innermost loop that repeats each system call; ranked by kernel share of the loop's time)\n"
         if report.hot.isEmpty {
             out += "  none: no loop makes at least 1% (and 100) of its process's wrapped calls"
-            let outside = report.outsideLoops.values.reduce(0, &+)
+            let outside = report.outsideLoops.values.saturatingSum { $0 }
             out += outside > 0 ? " (\(outside) calls are not in any loop)\n" : "\n"
             return out
         }
@@ -65,8 +67,9 @@ extension ReportFormatter {
                 if site.inline && Acceleration.userSpaceExecutable[site.syscall] != nil {
                     inlineServable += 1 // no wrapper call to route: needs an instrumented copy
                 } else if let kind = Acceleration.userSpaceExecutable[site.syscall] {
-                    let siteKernel = l.calls == 0 ? 0 : UInt64(Double(l.kernelNs) * Double(site.calls) / Double(l.calls))
-                    executable &+= siteKernel
+                    let siteKernel = l.calls == 0 ? 0
+                        : UInt64(saturating: Double(l.kernelNs) * Double(site.calls) / Double(l.calls))
+                    executable.addSaturated(siteKernel)
                     kinds.insert(kind)
                 }
             }

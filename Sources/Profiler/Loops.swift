@@ -96,7 +96,7 @@ public struct HotLoop: Equatable {
     public var userNs: UInt64
     public var threads: Set<Int>
 
-    public var wallNs: UInt64 { kernelNs &+ userNs }
+    public var wallNs: UInt64 { kernelNs.addingSaturated(userNs) }
     public var kernelShare: Double { wallNs == 0 ? 0 : Double(kernelNs) / Double(wallNs) }
     public var callsPerSecond: Double { wallNs == 0 ? 0 : Double(calls) / (Double(wallNs) / 1e9) }
     public var location: String {
@@ -174,10 +174,12 @@ public enum LoopAnalysis {
             if weighted.isEmpty { weighted = [([top], 1)] }
             let totalWeight = weighted.reduce(0) { $0 + $1.1 }
             for (frames, weight) in weighted {
-                let share = weight / totalWeight
-                let calls = UInt64((Double(site.calls) * share).rounded())
+                // Stacks captured 0 times (an edited file) split the site evenly rather than by 0/0.
+                let share = totalWeight > 0 ? weight / totalWeight : 1 / Double(weighted.count)
+                // Double(UInt64.max) rounds up to 2^64: every conversion back saturates.
+                let calls = UInt64(saturating: (Double(site.calls) * share).rounded())
                 guard let (key, sym, range) = innermostLoop(frames, symbols: symbols) else {
-                    outside &+= calls
+                    outside.addSaturated(calls)
                     continue
                 }
                 let module = process.modules.indices.contains(key.module) ? process.modules[key.module] : nil
@@ -186,14 +188,14 @@ public enum LoopAnalysis {
                     modulePath: module?.path ?? "", buildID: module?.buildID ?? "", head: key.head,
                     file: range.file, line: range.line, sites: [], syscalls: [:], calls: 0,
                     kernelNs: 0, userNs: 0, threads: [])
-                loop.calls &+= calls
-                loop.kernelNs &+= UInt64((Double(site.kernelNs) * share).rounded())
-                loop.userNs &+= UInt64((Double(site.userNs) * share).rounded())
-                loop.syscalls[site.syscall, default: 0] &+= calls
+                loop.calls.addSaturated(calls)
+                loop.kernelNs.addSaturated(UInt64(saturating: (Double(site.kernelNs) * share).rounded()))
+                loop.userNs.addSaturated(UInt64(saturating: (Double(site.userNs) * share).rounded()))
+                loop.syscalls[site.syscall, default: 0].addSaturated(calls)
                 loop.threads.insert(site.thread)
                 let siteSymbol = symbols[top]
                 if let i = loop.sites.firstIndex(where: { $0.module == site.module && $0.offset == site.offset && $0.syscall == site.syscall && $0.inline == site.inline }) {
-                    loop.sites[i].calls &+= calls
+                    loop.sites[i].calls.addSaturated(calls)
                 } else {
                     let siteModule = process.modules.indices.contains(site.module) ? process.modules[site.module] : nil
                     loop.sites.append(LoopSite(module: site.module, modulePath: siteModule?.path ?? "",

@@ -58,7 +58,7 @@ public enum ExecutorPlan {
                 index[s] = out.count
                 out.append((s, 0))
             }
-            if let calls { perProcess[s, default: [:]][pid, default: 0] &+= calls }
+            if let calls { perProcess[s, default: [:]][pid, default: 0].addSaturated(calls) }
         }
         func weighed() -> [(site: PlanSite, calls: UInt64)] {
             out.map { entry in
@@ -108,7 +108,7 @@ public enum ExecutorPlan {
                 let key = PlanSite(modulePath: m.path, buildID: m.buildID, offset: site.offset,
                                    syscallNumber: site.number)
                 if calls[key] == nil { order.append(key) }
-                calls[key, default: 0] &+= site.calls
+                calls[key, default: 0].addSaturated(site.calls)
             }
             for key in order {
                 let n = calls[key] ?? 0

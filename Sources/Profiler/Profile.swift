@@ -33,9 +33,11 @@ public struct ProfileSite: Equatable {
     public var calls: UInt64
     /// Calls whose result privbox saw (a random sample, about one in four).
     public var checked: UInt64
-    /// Estimated failures among all calls (errors scaled by calls/checked).
+    /// Estimated failures among all calls (errors scaled by calls/checked), never more than the
+    /// calls: an edited file may claim more errors than checked calls (see Saturating.swift).
     public var estimatedErrors: UInt64 {
-        checked == 0 ? 0 : UInt64((Double(errors) * Double(calls) / Double(checked)).rounded())
+        guard checked > 0 else { return 0 }
+        return Swift.min(calls, UInt64(saturating: (Double(errors) * Double(calls) / Double(checked)).rounded()))
     }
     /// Failures among the checked calls.
     public var errors: UInt64

@@ -15,8 +15,9 @@ public struct SiteTotal: Equatable {
 }
 
 extension ProcessProfile {
-    public var totalCalls: UInt64 { sites.reduce(0) { $0 &+ $1.calls } }
-    public var totalKernelNs: UInt64 { sites.reduce(0) { $0 &+ $1.kernelNs } }
+    // Sums of counts saturate (Saturating.swift): a profile's counts are unchecked input.
+    public var totalCalls: UInt64 { sites.saturatingSum(\.calls) }
+    public var totalKernelNs: UInt64 { sites.saturatingSum(\.kernelNs) }
 
     /// Sites merged across threads, busiest first (ties broken by address for a stable order).
     public func siteTotals() -> [SiteTotal] {
@@ -25,10 +26,10 @@ extension ProcessProfile {
         for s in sites {
             let key = Key(module: s.module, offset: s.offset, number: s.number)
             var t = totals[key] ?? SiteTotal(module: s.module, offset: s.offset, syscall: s.syscall, inline: s.inline)
-            t.calls &+= s.calls
-            t.errors &+= s.estimatedErrors
-            t.kernelNs &+= s.kernelNs
-            t.userNs &+= s.userNs
+            t.calls.addSaturated(s.calls)
+            t.errors.addSaturated(s.estimatedErrors)
+            t.kernelNs.addSaturated(s.kernelNs)
+            t.userNs.addSaturated(s.userNs)
             t.threads.insert(s.thread)
             totals[key] = t
         }
@@ -40,7 +41,7 @@ extension ProcessProfile {
     /// Calls per syscall name, busiest first.
     public func syscallMix() -> [(name: String, calls: UInt64)] {
         var mix: [String: UInt64] = [:]
-        for s in sites { mix[s.syscall, default: 0] &+= s.calls }
+        for s in sites { mix[s.syscall, default: 0].addSaturated(s.calls) }
         return mix.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ($0.key, $0.value) }
     }
 
@@ -129,6 +130,7 @@ public enum ReportFormatter {
 
     static func formatRate(_ calls: UInt64, ns: UInt64) -> String {
         guard ns > 0 else { return "-" }
-        return String(UInt64((Double(calls) / (Double(ns) / 1e9)).rounded()))
+        // Int64.max calls in 1 ns would be 9.2e27 calls/s, more than UInt64 holds.
+        return String(UInt64(saturating: (Double(calls) / (Double(ns) / 1e9)).rounded()))
     }
 }

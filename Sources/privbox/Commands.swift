@@ -88,6 +88,7 @@ struct ProfileCommand: ParsableCommand {
     func run() throws {
         guard !command.isEmpty else { throw ValidationError("missing command: privbox profile -- CMD [ARGS...]") }
         var status: Int32 = 0
+        var cannotRun: Launcher.CannotRun? = nil
         try reportingErrors {
             let lib = try Installation.requirePreload()
             let dir = try TemporaryDirectory(prefix: "privbox-profile")
@@ -98,7 +99,16 @@ struct ProfileCommand: ParsableCommand {
             ]
             if inline { settings["PRIVBOX_INLINE"] = "1" }
             let env = Environment.withPreload(lib, settings: settings)
-            status = try Launcher.spawnAndWait(command, environment: env)
+            do {
+                // Signals sent to privbox go to the command while it runs; after it ended they
+                // are dropped, so that the merge completes (Launcher, "Signals sent to privbox").
+                status = try Launcher.spawnAndWait(command, environment: env, forwardUntilExit: true)
+            } catch let failure as Launcher.CannotRun {
+                // Nothing ran, so there is nothing to merge: no profile is written, and privbox
+                // exits as a shell would (127 or 126) after one line.
+                cannotRun = failure
+                return
+            }
             var profiles: [Profile] = []
             for file in dir.files() where file.hasSuffix(".json") {
                 do {
@@ -120,9 +130,13 @@ struct ProfileCommand: ParsableCommand {
                 warn("\(error)")
                 Launcher.exitLike(status: status != 0 ? status : 1 << 8)
             }
-            let calls = merged.processes.reduce(UInt64(0)) { $0 &+ $1.totalCalls }
+            let calls = merged.processes.saturatingSum(\.totalCalls)
             warn("profile of \(merged.processes.count) process\(merged.processes.count == 1 ? "" : "es") "
                  + "(\(calls) wrapped calls) written to \(output)")
+        }
+        if let cannotRun {
+            warn(cannotRun.description)
+            throw ExitCode(cannotRun.status)
         }
         Launcher.exitLike(status: status)
     }
