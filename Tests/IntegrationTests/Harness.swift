@@ -71,6 +71,14 @@ enum Runner {
         return env
     }
 
+    /// A run that did not end in time: it is killed and the test FAILS (a hang is a defect,
+    /// never a reason to skip: issue 16's FIFOs hung programs before main()).
+    struct Hung: Error, CustomStringConvertible { let description: String }
+
+    /// Runs `args` and captures everything it prints. Both pipes are read while it runs (a chatty
+    /// child cannot block on a full pipe, and a child stuck before printing anything, in open()
+    /// on a FIFO say, does not keep this from seeing the deadline), and after `timeout` seconds
+    /// the child is killed and `Hung` thrown.
     @discardableResult
     static func run(_ args: [String], environment: [String: String], cwd: String? = nil,
                     stdin: String? = nil, timeout: TimeInterval = 120) throws -> Result {
@@ -83,28 +91,35 @@ enum Runner {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
+        let ended = DispatchSemaphore(value: 0)
+        p.terminationHandler = { _ in ended.signal() }
         try p.run()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let outBox = Box(), errBox = Box()
+        let group = DispatchGroup()
+        for (pipe, box) in [(out, outBox), (err, errBox)] {
+            group.enter()
+            DispatchQueue.global().async {
+                box.data = pipe.fileHandleForReading.readDataToEndOfFile()
+                group.leave()
+            }
+        }
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
+        let deadline = DispatchTime.now() + timeout
+        if ended.wait(timeout: deadline) == .timedOut {
+            kill(p.processIdentifier, SIGKILL)
+            ended.wait()
+            _ = group.wait(timeout: .now() + 5)
+            throw Hung(description: "hung (killed after \(timeout) s): \(args.joined(separator: " "))\n"
+                       + String(decoding: errBox.data, as: UTF8.self))
         }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(10_000) }
-        if p.isRunning {
-            p.terminate()
-            throw XCTSkip("timed out after \(timeout) s: \(args.joined(separator: " "))")
+        // Something it started may still hold the pipes: that is a hang too.
+        guard group.wait(timeout: deadline) == .success else {
+            throw Hung(description: "its output was still open \(timeout) s after it started (a child left "
+                       + "running?): \(args.joined(separator: " "))")
         }
-        p.waitUntilExit()
-        group.wait()
-        return Result(stdout: String(decoding: outData, as: UTF8.self),
+        return Result(stdout: String(decoding: outBox.data, as: UTF8.self),
                       stderr: String(decoding: errBox.data, as: UTF8.self),
                       status: p.terminationStatus,
                       signalled: p.terminationReason == .uncaughtSignal)
@@ -161,4 +176,46 @@ func which(_ tool: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: p) { return p }
     }
     return nil
+}
+
+// ---- nodes that are not regular files, for the hostile-environment tests (issue 16) ----------
+
+/// What is at `path` itself (lstat): type and permission bits, inode and device number.
+struct Node: Equatable {
+    var mode: UInt32, ino: UInt64, rdev: UInt64, uid: UInt32
+    init?(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        mode = UInt32(st.st_mode); ino = UInt64(st.st_ino); rdev = UInt64(st.st_rdev); uid = UInt32(st.st_uid)
+    }
+    var type: UInt32 { mode & UInt32(S_IFMT) }
+    var permissions: UInt32 { mode & 0o7777 }
+}
+
+/// A character device node (as /dev/null is 1,3 and /dev/full 1,7), made where a test wants it.
+func makeCharDevice(_ path: String, major: UInt32, minor: UInt32) throws {
+    let dev = dev_t(major) << 8 | dev_t(minor) // glibc's encoding for numbers below 256
+    guard Glibc.mknod(path, S_IFCHR | 0o666, dev) == 0 else {
+        throw XCTSkip("mknod needs root: \(String(cString: strerror(errno)))")
+    }
+}
+
+func makeFifo(_ path: String) {
+    XCTAssertEqual(Glibc.mkfifo(path, 0o666), 0, "mkfifo \(path): \(String(cString: strerror(errno)))")
+}
+
+func makeSocket(_ path: String) {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        let bytes = Array(path.utf8)
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    XCTAssertEqual(rc, 0)
+    close(fd)
 }

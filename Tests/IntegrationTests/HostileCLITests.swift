@@ -8,87 +8,13 @@ import XCTest
 final class HostileCLITests: XCTestCase {
     override func setUpWithError() throws { try Paths.requireBuilt() }
 
-    struct Hung: Error, CustomStringConvertible {
-        let description: String
-    }
 
-    /// Runs `args` like Runner.run, but a command that does not finish is killed and the test
-    /// fails: a hang is what some of these tests look for (Runner.run reads the pipes to EOF first,
-    /// so it would wait forever). The limit is a safety net, far above any normal run.
+    /// Runner.run with a deadline: a hang is what some of these tests look for, and it fails.
     func finish(_ args: [String], environment: [String: String] = Runner.cleanEnvironment,
                 cwd: String? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : "/usr/bin/env")
-        p.arguments = args[0].hasPrefix("/") ? Array(args.dropFirst()) : args
-        p.environment = environment
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        let done = DispatchSemaphore(value: 0)
-        p.terminationHandler = { _ in done.signal() }
-        try p.run()
-        final class Box: @unchecked Sendable { var data = Data() }
-        let outBox = Box(), errBox = Box()
-        let group = DispatchGroup()
-        for (pipe, box) in [(out, outBox), (err, errBox)] {
-            group.enter()
-            DispatchQueue.global().async {
-                box.data = pipe.fileHandleForReading.readDataToEndOfFile()
-                group.leave()
-            }
-        }
-        if done.wait(timeout: .now() + 60) == .timedOut {
-            kill(p.processIdentifier, SIGKILL)
-            done.wait()
-            throw Hung(description: "hung (killed after 60 s): \(args.joined(separator: " "))")
-        }
-        group.wait()
-        return Result(stdout: String(decoding: outBox.data, as: UTF8.self),
-                      stderr: String(decoding: errBox.data, as: UTF8.self),
-                      status: p.terminationStatus,
-                      signalled: p.terminationReason == .uncaughtSignal)
+        try Runner.run(args, environment: environment, cwd: cwd, timeout: 60)
     }
 
-    /// What is at `path` itself (lstat): type and permission bits, inode and device number.
-    struct Node: Equatable {
-        var mode: UInt32, ino: UInt64, rdev: UInt64
-        init?(_ path: String) {
-            var st = stat()
-            guard lstat(path, &st) == 0 else { return nil }
-            mode = UInt32(st.st_mode); ino = UInt64(st.st_ino); rdev = UInt64(st.st_rdev)
-        }
-        var type: UInt32 { mode & UInt32(S_IFMT) }
-        var permissions: UInt32 { mode & 0o7777 }
-    }
-
-    func mknod(_ path: String, major: UInt32, minor: UInt32) throws {
-        let dev = dev_t(major) << 8 | dev_t(minor) // glibc's encoding for numbers below 256
-        guard Glibc.mknod(path, S_IFCHR | 0o666, dev) == 0 else {
-            throw XCTSkip("mknod needs root: \(String(cString: strerror(errno)))")
-        }
-    }
-
-    func mkfifo(_ path: String) {
-        XCTAssertEqual(Glibc.mkfifo(path, 0o666), 0)
-    }
-
-    func makeSocket(_ path: String) {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        XCTAssertEqual(rc, 0)
-        close(fd)
-    }
 
     /// A good profile of `loop N`, written by `privbox profile`.
     func goodProfile(_ s: Scratch, calls: Int = 100) throws -> (profile: String, program: String) {
@@ -102,8 +28,8 @@ final class HostileCLITests: XCTestCase {
     /// Paths that are not regular files, each with the words the refusal must name it by.
     func hostileTargets(_ s: Scratch, victim: String) throws -> [(path: String, kind: String)] {
         let dev = s.path("mynull")
-        try mknod(dev, major: 1, minor: 3)
-        mkfifo(s.path("fifo"))
+        try makeCharDevice(dev, major: 1, minor: 3)
+        makeFifo(s.path("fifo"))
         try FileManager.default.createDirectory(atPath: s.path("dir"), withIntermediateDirectories: false)
         makeSocket(s.path("sock"))
         try FileManager.default.createSymbolicLink(atPath: s.path("link"), withDestinationPath: victim)
@@ -165,7 +91,7 @@ final class HostileCLITests: XCTestCase {
         XCTAssertEqual(Node(null), nullNode)
         // ...a full one fails the command with one line saying what could not be written.
         let full = s.path("myfull")
-        try mknod(full, major: 1, minor: 7)
+        try makeCharDevice(full, major: 1, minor: 7)
         let fullNode = Node(full)
         let toFull = try finish(report + [full])
         XCTAssertEqual(toFull.status, 1, toFull.stderr)
@@ -200,9 +126,9 @@ final class HostileCLITests: XCTestCase {
         let s = try Scratch()
         let (_, program) = try goodProfile(s)
         let fifo = s.path("fifo.json")
-        mkfifo(fifo)
+        makeFifo(fifo)
         let dev = s.path("mynull")
-        try mknod(dev, major: 1, minor: 3)
+        try makeCharDevice(dev, major: 1, minor: 3)
         let native = try finish([program, "100"])
         for path in [fifo, dev] {
             let run = try finish([Paths.cli, "run", "-p", path, "--", program, "100"])
@@ -336,7 +262,7 @@ final class HostileCLITests: XCTestCase {
         let s = try Scratch()
         let (profile, _) = try goodProfile(s)
         let full = s.path("myfull")
-        try mknod(full, major: 1, minor: 7)
+        try makeCharDevice(full, major: 1, minor: 7)
         for extra in [[], ["--folded"]] {
             let r = try finish(["sh", "-c", "exec \"$0\" \"$@\" > '\(full)'", Paths.cli, "report", "--entry-ns", "100", profile] + extra)
             XCTAssertEqual(r.status, 1, "\(extra): \(r.stderr)")

@@ -17,71 +17,15 @@ final class HostileFilesTests: XCTestCase {
         guard getuid() == 0 else { throw XCTSkip("needs root, to give files to another uid") }
     }
 
-    struct Hung: Error, CustomStringConvertible { let description: String }
-
-    /// Like Runner.run, but a run that has not ended after `timeout` seconds is killed and FAILS
-    /// the test (Runner.run turns a timeout into a skip, and its deadline is only checked after the
-    /// child has closed its output, which a child stuck in open() never does).
+    /// Runner.run with a short deadline: a run stuck in open() on a FIFO is killed and fails.
     func finite(_ args: [String], _ environment: [String: String], timeout: Double = 20) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: args[0])
-        p.arguments = Array(args.dropFirst())
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        final class Box: @unchecked Sendable { var data = Data(); var hung = false }
-        let box = Box()
-        let killer = DispatchWorkItem {
-            if p.isRunning {
-                box.hung = true
-                kill(p.processIdentifier, SIGKILL)
-            }
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            box.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        killer.cancel()
-        group.wait()
-        let r = Result(stdout: String(decoding: outData, as: UTF8.self),
-                       stderr: String(decoding: box.data, as: UTF8.self),
-                       status: p.terminationStatus, signalled: p.terminationReason == .uncaughtSignal)
-        if box.hung {
-            throw Hung(description: "hung (killed after \(timeout) s): \(args.joined(separator: " "))\n\(r.stderr)")
-        }
-        return r
-    }
-
-    /// What identifies a node: a replacement changes at least its inode number.
-    struct Node: Equatable { let mode: mode_t; let rdev: dev_t; let ino: ino_t; let uid: uid_t }
-    func node(_ path: String) -> Node? {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return nil }
-        return Node(mode: st.st_mode, rdev: st.st_rdev, ino: st.st_ino, uid: st.st_uid)
+        try Runner.run(args, environment: environment, timeout: timeout)
     }
 
     func makeDirectory(_ path: String) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         chmod(path, 0o700) // whatever the umask
-    }
-
-    func mkfifoOrFail(_ path: String) {
-        XCTAssertEqual(mkfifo(path, 0o600), 0, "mkfifo \(path): \(String(cString: strerror(errno)))")
-    }
-
-    /// A character device like /dev/null (1,3), made in the scratch directory.
-    func makeNull(_ path: String) throws {
-        let r = try finite(["/usr/bin/mknod", "-m", "666", path, "c", "1", "3"], Runner.cleanEnvironment)
-        XCTAssertEqual(r.status, 0, r.stderr)
     }
 
     func profile(_ args: [String], _ s: Scratch, inline: Bool = false) throws -> String {
@@ -113,9 +57,9 @@ final class HostileFilesTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: regular, encoding: .utf8).contains("privbox-profile/1"))
 
         let device = s.path("mynull")
-        try makeNull(device)
+        try makeCharDevice(device, major: 1, minor: 3)
         let fifo = s.path("fifo.json")
-        mkfifoOrFail(fifo)
+        makeFifo(fifo)
         let dir = s.path("dir.json")
         try makeDirectory(dir)
         let target = s.path("target.txt")
@@ -124,13 +68,13 @@ final class HostileFilesTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
         for (path, kind) in [(device, "a character device"), (fifo, "a FIFO"), (dir, "a directory"),
                              (link, "a symbolic link")] {
-            let before = node(path)
+            let before = Node(path)
             XCTAssertNotNil(before)
             let r = try finite(script, Runner.environment(.profile, profile: path))
             XCTAssertEqual(r.stdout, native.stdout, kind)
             XCTAssertEqual(r.status, native.status, kind)
             XCTAssertEqual(r.stderrLines, ["privbox: cannot write profile \(path): it is \(kind); not replaced"], kind)
-            XCTAssertEqual(node(path), before, "\(kind) at the profile path was changed")
+            XCTAssertEqual(Node(path), before, "\(kind) at the profile path was changed")
         }
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "precious\n")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
@@ -180,13 +124,13 @@ final class HostileFilesTests: XCTestCase {
                 return "directory \(xdg)/privbox/plans is a symbolic link" }),
             ("fifo", { _, plan in
                 unlink(plan)
-                self.mkfifoOrFail(plan)
+                makeFifo(plan)
                 return "it is a FIFO" }),
         ]
         for (name, spoil) in cases {
             let (xdg, plan) = try cachedPlan(program, profile: profile, s, name)
             let why = try spoil(xdg, plan)
-            let before = node(plan)
+            let before = Node(plan)
             func run(_ log: String) throws -> Result {
                 let r = try finite(program, Runner.environment(.accelerate, profile: profile,
                                                                extra: ["XDG_CACHE_HOME": xdg, "PRIVBOX_LOG": log]))
@@ -203,15 +147,15 @@ final class HostileFilesTests: XCTestCase {
                 // In a directory that is the user's, the refused file was replaced by this run's
                 // plan, which is the user's and mode 0600: the next run reads it.
                 XCTAssertTrue(next.stderr.contains("plan read from \(plan)"), "\(name):\n\(next.stderr)")
-                XCTAssertEqual(node(plan)?.uid, 0, name)
-                XCTAssertEqual((node(plan)?.mode ?? 0) & 0o7777, 0o600, name)
+                XCTAssertEqual(Node(plan)?.uid, 0, name)
+                XCTAssertEqual((Node(plan)?.mode ?? 0) & 0o7777, 0o600, name)
             } else {
                 // Nothing was (or may be) written in its place: refused again, with one line.
                 XCTAssertFalse(next.stderr.contains("plan read from"), "\(name): a refused plan was used\n\(next.stderr)")
                 XCTAssertEqual(privboxLines(try run("warn")), [line], name)
             }
             if name == "fifo" {
-                XCTAssertEqual(node(plan), before, "the FIFO was replaced")
+                XCTAssertEqual(Node(plan), before, "the FIFO was replaced")
             }
         }
     }
@@ -236,7 +180,7 @@ final class HostileFilesTests: XCTestCase {
                 for c in copies { chmod(c, 0o666) }
                 return { _ in "writable by group or others (mode 0666)" } }),
             ("fifo", { _, copies in
-                for c in copies { unlink(c); self.mkfifoOrFail(c) }
+                for c in copies { unlink(c); makeFifo(c) }
                 return { _ in "it is a FIFO" } }),
             ("group-writable-dir", { xdg, _ in
                 chmod(xdg + "/privbox/copies", 0o770)
@@ -329,7 +273,7 @@ final class HostileFilesTests: XCTestCase {
                 return "directory \(xdg)/privbox is a symbolic link" }),
             ("fifo", { _, file in
                 unlink(file)
-                self.mkfifoOrFail(file)
+                makeFifo(file)
                 return "it is a FIFO" }),
         ]
         for (name, spoil) in cases {
@@ -372,9 +316,9 @@ final class HostileFilesTests: XCTestCase {
         try content.write(to: URL(fileURLWithPath: writable))
         chmod(writable, 0o666)
         let fifo = s.path("fifo.json")
-        mkfifoOrFail(fifo)
+        makeFifo(fifo)
         let device = s.path("mynull")
-        try makeNull(device)
+        try makeCharDevice(device, major: 1, minor: 3)
         for (path, line) in [
             (others, "privbox: profile \(others) is owned by uid 65534; not trusted; running natively"),
             (writable, "privbox: profile \(writable) is writable by group or others (mode 0666); not trusted; running natively"),
@@ -397,6 +341,6 @@ final class HostileFilesTests: XCTestCase {
         // Auto mode does not read the profile: a FIFO there changes nothing.
         let auto = try finite(["/bin/echo", "hi"], Runner.environment(.auto, profile: fifo))
         XCTAssertEqual(auto, Result(stdout: "hi\n", stderr: "", status: 0, signalled: false))
-        XCTAssertEqual((node(fifo)?.mode ?? 0) & S_IFMT, S_IFIFO)
+        XCTAssertEqual((Node(fifo)?.mode ?? 0) & S_IFMT, S_IFIFO)
     }
 }
