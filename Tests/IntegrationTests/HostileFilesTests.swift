@@ -282,7 +282,7 @@ final class HostileFilesTests: XCTestCase {
             let r = try run(xdg, "warn")
             XCTAssertEqual(r.stdout, native.stdout, name)
             XCTAssertEqual(r.status, native.status, name)
-            let line = "privbox: ignoring cache \(file): \(why)"
+            let line = "privbox: ignoring cache \(file): \(why); nothing but `privbox doctor --calibrate` writes it again"
             XCTAssertEqual(privboxLines(r), [line], name)
             let info = try run(xdg, "info")
             XCTAssertEqual(info.stdout, native.stdout, name)

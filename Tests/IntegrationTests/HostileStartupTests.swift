@@ -12,11 +12,9 @@ final class HostileStartupTests: XCTestCase {
     static let knownVariables = ["PRIVBOX_MODE", "PRIVBOX_PROFILE", "PRIVBOX_LOG", "PRIVBOX_INHERIT",
                                  "PRIVBOX_INLINE", "PRIVBOX_COPY", "PRIVBOX_GATE"]
 
+    /// The preload with exactly these settings (each test sets PRIVBOX_MODE itself).
     private func preloaded(_ settings: [String: String]) -> [String: String] {
-        var env = Runner.cleanEnvironment
-        env["LD_PRELOAD"] = Paths.preload
-        for (k, v) in settings { env[k] = v }
-        return env
+        Runner.environment(.off, extra: settings)
     }
 
     /// A program started with fd 2 closed opens a data file, which gets fd 2. privbox's exit line
@@ -185,5 +183,25 @@ final class HostileStartupTests: XCTestCase {
         let second = try Runner.run(["/usr/bin/python3", "-c", script], environment: env)
         XCTAssertEqual(second, Result(stdout: "no core\n", stderr: "", status: 0, signalled: false),
                        "a profile validated before is not validated again")
+    }
+
+    /// A broken installation (libprivbox_core.so missing) is reported once per tree, not by every
+    /// process that had the profile validated or planned.
+    func testBrokenInstallationIsReportedOncePerTree() throws {
+        let s = try Scratch()
+        let lib = s.path("lib")
+        try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Paths.preload, toPath: lib + "/libprivbox.so")
+        let profile = s.path("p.json")
+        let recorded = try Runner.run([Paths.cli, "profile", "-o", profile, "--", try Programs.path("loop"), "300"],
+                                      environment: Runner.cleanEnvironment)
+        XCTAssertEqual(recorded.status, 0, recorded.stderr)
+        var env = preloaded(["PRIVBOX_MODE": "accelerate", "PRIVBOX_PROFILE": profile, "XDG_CACHE_HOME": s.path("cache")])
+        env["LD_PRELOAD"] = lib + "/libprivbox.so"
+        let r = try Runner.run(["/bin/bash", "-c", "/bin/true; /usr/bin/python3 -c 'print(1)'; /bin/echo done"], environment: env)
+        XCTAssertEqual(r.stdout, "1\ndone\n")
+        XCTAssertEqual(r.status, 0)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("libprivbox_core.so"), r.stderr)
     }
 }

@@ -1517,13 +1517,6 @@ static int pb_decoded_sane(const struct pb_copy_job *job, const struct pb_insn *
 
 #define PB_COPY_CACHE_TAG "pbcopy/2"
 
-static uint64_t pb_fnv(uint64_t h, const void *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* libprivbox.so's own build-id (hex), so that another build of privbox decodes afresh. */
 static int pb_own_build_id(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -1535,7 +1528,7 @@ static int pb_own_build_id(struct dl_phdr_info *info, size_t size, void *data)
             struct pb_module_record m = {0};
             pb_build_id(info, &m);
             uint64_t *h = data;
-            *h = pb_fnv(*h, m.build_id, m.build_id_len);
+            *h = pb_fnv1a(*h, m.build_id, m.build_id_len);
             return 1;
         }
     }
@@ -1554,9 +1547,9 @@ static int pb_copy_cache_path(const struct pb_copy_job *job, char *out, size_t l
 {
     if (!job->build_id || !job->build_id[0])
         return -1;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = PB_FNV_OFFSET;
     dl_iterate_phdr(pb_own_build_id, &h);
-#define PB_MIX(p, n) h = pb_fnv(h, (p), (size_t)(n))
+#define PB_MIX(p, n) h = pb_fnv1a(h, (p), (size_t)(n))
     PB_MIX(PB_COPY_CACHE_TAG, sizeof PB_COPY_CACHE_TAG);
     PB_MIX(job->build_id, strlen(job->build_id));
     PB_MIX(job->module, strlen(job->module));
@@ -1603,7 +1596,7 @@ static void pb_copy_cache_write(const char *path, const struct pb_copy_job *job,
         in[i].target -= job->fn; /* every target is in the function's module: relative is enough */
     }
     size_t used = (size_t)((uint8_t *)(in + head->count) - buf);
-    head->checksum = pb_fnv(0xcbf29ce484222325ull, &head->verdict, used - offsetof(struct pb_copy_cache_head, verdict));
+    head->checksum = pb_fnv1a(PB_FNV_OFFSET, &head->verdict, used - offsetof(struct pb_copy_cache_head, verdict));
     pb_cache_file_write(path, buf, used);
     pb_raw_syscall6(SYS_munmap, (long)buf, (long)len, 0, 0, 0, 0);
 }
@@ -1619,11 +1612,11 @@ static int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct 
         return -1;
     /* Only a file of this user's that nobody else may write, in directories of the same kind
      * (the trust check all caches share, runtime.c). */
-    long n = pb_read_trusted_cache_file(path, (char *)buf, cap);
+    long n = pb_read_trusted_cache_file(path, 0, (char *)buf, cap);
     const struct pb_copy_cache_head *head = (const struct pb_copy_cache_head *)buf;
     int verdict = -1;
     if (n < (long)sizeof *head || memcmp(head->tag, PB_COPY_CACHE_TAG, 8) != 0 || head->verdict > 2 ||
-        head->checksum != pb_fnv(0xcbf29ce484222325ull, &head->verdict,
+        head->checksum != pb_fnv1a(PB_FNV_OFFSET, &head->verdict,
                                  (size_t)n - offsetof(struct pb_copy_cache_head, verdict)) ||
         head->size != job->size || head->nstubs > PB_COPY_MAX_SITES || head->count > PB_COPY_MAX_BYTES ||
         (size_t)n != sizeof *head + head->nstubs * sizeof *stubs + head->count * sizeof(struct pb_insn))

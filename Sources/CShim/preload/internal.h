@@ -350,6 +350,16 @@ void pb_resolve_all(void) PB_HIDDEN;
 void pb_resolve_routed(void) PB_HIDDEN;
 void pb_after_fork_child(void) PB_HIDDEN;
 void *pb_map(size_t bytes) PB_HIDDEN;
+/* FNV-1a over n bytes, from h (PB_FNV_OFFSET to start): the names of the cache files and the
+ * copies cache's checksum. Not cryptographic: what a cache holds is trusted for its owner and
+ * mode (pb_open_trusted_cache_file), never for its name. */
+#define PB_FNV_OFFSET 0xcbf29ce484222325ull
+static inline uint64_t pb_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
 /*
  * Every file the preload reads is opened by pb_open_regular: path (relative to dirfd; `flags` may
  * add O_NOFOLLOW) is looked at first and opened only if it is a regular file, without blocking
@@ -373,11 +383,11 @@ long pb_read_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
  * are the user's (geteuid) and writable by nobody else, none of them is a symbolic link and the
  * file is regular. Each step is opened relative to the directory checked before it, so what is
  * checked is what is read. The descriptor, or -1: a missing file silently, anything else with one
- * line ("ignoring cache X: why") at warn level.
+ * line ("ignoring cache X: why", then `remedy` if not null) at warn level.
  */
-long pb_open_trusted_cache_file(const char *path) PB_HIDDEN;
+long pb_open_trusted_cache_file(const char *path, const char *remedy) PB_HIDDEN;
 /* pb_open_trusted_cache_file, then pb_read_fd; -1 if refused or missing. */
-long pb_read_trusted_cache_file(const char *path, char *buf, size_t cap) PB_HIDDEN;
+long pb_read_trusted_cache_file(const char *path, const char *remedy, char *buf, size_t cap) PB_HIDDEN;
 /* The directory holding the cache file at path, checked as above (created, mode 0700, where
  * missing when create is set), with *name the file's name in it; -1 with why ("" if merely
  * missing) otherwise. For writers: the file is then made relative to it. */
@@ -394,7 +404,9 @@ long pb_write_all(int fd, const char *buf, size_t len) PB_HIDDEN;
 /* $XDG_CACHE_HOME/privbox/<leaf>, else $HOME/.cache/privbox/<leaf>; only absolute directories
  * count, as the XDG specification says. 0, or -1 when there is none or it is too long. */
 int pb_cache_path(const char *leaf, char *out, size_t len) PB_HIDDEN;
-void *pb_core_symbol(const char *name) PB_HIDDEN;
+/* A symbol of libprivbox_core.so, loaded on first use (accelerate mode, before main): null with err
+ * saying why when the core cannot be loaded or lacks it. */
+void *pb_core_symbol(const char *name, char *err, size_t errlen) PB_HIDDEN;
 const char *pb_exe_path(void) PB_HIDDEN;
 int pb_main_build_id(uint8_t *out, size_t *len) PB_HIDDEN;
 const char *pb_syscall_name(unsigned nr) PB_HIDDEN;

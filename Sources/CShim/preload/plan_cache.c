@@ -34,12 +34,7 @@
 
 #define PB_PLAN_MAX_BYTES (1u << 20)
 
-static uint64_t pb_fnv_str(uint64_t h, const char *s)
-{
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
-    return h;
-}
+static uint64_t pb_fnv_str(uint64_t h, const char *s) { return pb_fnv1a(h, s, strlen(s)); }
 
 /* FNV-1a of "dev|ino|size|mtime|": the profile's identity and content version. */
 static uint64_t pb_profile_identity_hash(const struct stat *st)
@@ -48,7 +43,7 @@ static uint64_t pb_profile_identity_hash(const struct stat *st)
     snprintf(head, sizeof head, "%llu|%llu|%lld|%lld.%09ld|", (unsigned long long)st->st_dev,
              (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
              st->st_mtim.tv_nsec);
-    return pb_fnv_str(0xcbf29ce484222325ull, head);
+    return pb_fnv_str(PB_FNV_OFFSET, head);
 }
 
 int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
@@ -128,7 +123,7 @@ int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t 
     char *buf = pb_map(PB_PLAN_MAX_BYTES);
     if (!buf)
         return 0;
-    int ok = pb_read_trusted_cache_file(path, buf, PB_PLAN_MAX_BYTES) > 0 &&
+    int ok = pb_read_trusted_cache_file(path, 0, buf, PB_PLAN_MAX_BYTES) > 0 &&
              pb_plan_parse(buf, modules, module_cap, module_count, sites, site_cap, site_count);
     pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
     return ok;
@@ -212,7 +207,7 @@ int pb_profile_known_valid(const struct stat *profile)
     static char path[PB_PATH_MAX + 64];
     char text[64];
     return pb_profile_verdict_path(profile, path, sizeof path) == 0 &&
-           pb_read_trusted_cache_file(path, text, sizeof text) == (long)sizeof PB_VERDICT_TEXT - 1 &&
+           pb_read_trusted_cache_file(path, 0, text, sizeof text) == (long)sizeof PB_VERDICT_TEXT - 1 &&
            memcmp(text, PB_VERDICT_TEXT, sizeof PB_VERDICT_TEXT - 1) == 0;
 }
 

@@ -262,7 +262,8 @@ static void pb_read_calibration_file(void)
     if (!m)
         return;
     if (pb_cache_path("calibration", m->path, sizeof m->path) != 0 ||
-        pb_read_trusted_cache_file(m->path, m->buf, sizeof m->buf) <= 0)
+        pb_read_trusted_cache_file(m->path, "; nothing but `privbox doctor --calibrate` writes it again",
+                                   m->buf, sizeof m->buf) <= 0)
         goto out;
     pb_calibration_machine(m->machine, sizeof m->machine);
     char *line = m->buf, *nl = strchr(line, '\n');
@@ -378,13 +379,11 @@ int pb_routes_install_plan(char *err, size_t errlen)
          * computes the plan; it is then cached for the next runs of this program. */
         struct pb_fpenv fp;
         pb_fpenv_save(&fp); /* the Swift runtime's start-up does floating-point arithmetic */
-        pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan");
+        pb_core_plan_fn plan = (pb_core_plan_fn)pb_core_symbol("privbox_core_plan", err, errlen);
         int r = plan ? plan(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, modules,
                             module_cap, &module_count, sites, site_cap, &site_count, err, errlen)
-                     : -3;
+                     : -3; /* err says why */
         pb_fpenv_restore(&fp);
-        if (r == -3)
-            snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
         if (r <= 0)
             return r;
         if (cache[0])

@@ -3,12 +3,15 @@
  *
  * Nothing here is on a syscall path. The constructor runs before main() and must leave the
  * process as it found it when the mode is off: it reads the environment and opens, maps and
- * prints nothing. It changes the environment in three cases only: PRIVBOX_INHERIT=0 or bad input
- * (libprivbox.so and PRIVBOX_* are removed, so the programs this one starts run natively), and a
- * relative LD_PRELOAD entry for libprivbox.so (made absolute, see pb_make_preload_absolute).
+ * prints nothing. It changes the environment in four cases only, editing it itself (see "the
+ * environment the program and its children see"): PRIVBOX_INHERIT=0 or bad input (libprivbox.so
+ * and PRIVBOX_* are removed, so the programs this one starts run natively), a relative LD_PRELOAD
+ * entry for libprivbox.so (made absolute, see pb_make_preload_absolute), and in profile and
+ * accelerate modes a relative or unset PRIVBOX_PROFILE (made absolute, pb_make_profile_absolute).
  *
  * It also holds the preload's rules for files, which every other file uses: every file the
- * preload reads is opened by pb_open_regular (never blocking, regular files only), its caches and
+ * preload reads is opened by pb_open_regular (never blocking, regular files only; the Swift core
+ * reads the profile again itself, under the same rules: ProfileIO.readTrusted), its caches and
  * the calibration only through pb_open_trusted_cache_file (the user's and nobody else's to write,
  * down from the cache root), and what it writes (the profile, the caches) only ever replaces a
  * missing path or a regular file (pb_replace_regular). The descriptors these open are closed
@@ -289,18 +292,31 @@ int pb_cache_path(const char *leaf, char *out, size_t len)
 
 static uid_t pb_euid(void) { return (uid_t)pb_raw_syscall6(SYS_geteuid, 0, 0, 0, 0, 0, 0); }
 
+/* The one rule for what privbox trusts only from the user: owned by the effective uid (or by
+ * root, where allow_root says so: a profile may be a system's, a cache never is) and writable by
+ * nobody else. 0 when trusted; 1 with why ("owned by uid N", "writable by group or others (mode
+ * 0NNN)"), which callers put into their own sentence. */
+static int pb_distrusted(const struct stat *st, int allow_root, char *why, size_t whylen)
+{
+    if (st->st_uid != pb_euid() && !(allow_root && st->st_uid == 0))
+        snprintf(why, whylen, "owned by uid %u", (unsigned)st->st_uid);
+    else if (st->st_mode & (S_IWGRP | S_IWOTH))
+        snprintf(why, whylen, "writable by group or others (mode %04o)", (unsigned)(st->st_mode & 07777));
+    else
+        return 0;
+    return 1;
+}
+
 /* Into why: the reason a directory of the cache (path[0..end)) is not trusted, "" if it is. */
 static void pb_distrust_dir(long fd, const char *path, size_t end, char *why, size_t whylen)
 {
     struct stat st;
+    char reason[64];
     why[0] = '\0';
     if (pb_raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0)
         snprintf(why, whylen, "directory %.*s cannot be examined", (int)end, path);
-    else if (st.st_uid != pb_euid())
-        snprintf(why, whylen, "directory %.*s is owned by uid %u", (int)end, path, (unsigned)st.st_uid);
-    else if (st.st_mode & (S_IWGRP | S_IWOTH))
-        snprintf(why, whylen, "directory %.*s is writable by group or others (mode %04o)", (int)end, path,
-                 (unsigned)(st.st_mode & 07777));
+    else if (pb_distrusted(&st, 0, reason, sizeof reason))
+        snprintf(why, whylen, "directory %.*s is %s", (int)end, path, reason);
 }
 
 /* Into why: why the directory `name` in dirfd (path[0..end)) could not be opened; "" when it is
@@ -415,9 +431,10 @@ long pb_cache_dir_open(const char *path, int create, const char **name, char *wh
  * hear of even though the run itself only loses the cache (the plan is recomputed, the copies
  * decoded again, no calibration applied) and its output does not change. Info level would hide it.
  * A refused plan or copy in a trusted directory is replaced by this run's own, so the line comes
- * once; anything else (a directory to fix, a FIFO privbox will not replace) says it on every run.
+ * once; anything else (a directory to fix, a FIFO privbox will not replace, a refused calibration,
+ * which only `privbox doctor --calibrate` writes: its remedy says so) says it on every run.
  */
-long pb_open_trusted_cache_file(const char *path)
+long pb_open_trusted_cache_file(const char *path, const char *remedy)
 {
     char why[PB_PATH_MAX / 8 + 128];
     const char *name;
@@ -427,7 +444,7 @@ long pb_open_trusted_cache_file(const char *path)
         /* Said only of a file that exists: a cache not made yet is no news. (stat follows the
          * links the walk refused; it opens nothing.) */
         if (why[0] && pb_raw_syscall6(SYS_stat, (long)path, (long)&st, 0, 0, 0, 0) == 0)
-            pb_log(PB_LOG_WARN, "ignoring cache %s: %s", path, why);
+            pb_log(PB_LOG_WARN, "ignoring cache %s: %s%s", path, why, remedy ? remedy : "");
         return -1;
     }
     const char *kind;
@@ -435,25 +452,21 @@ long pb_open_trusted_cache_file(const char *path)
     pb_raw_syscall6(SYS_close, dir, 0, 0, 0, 0, 0);
     if (fd < 0) {
         if (kind)
-            pb_log(PB_LOG_WARN, "ignoring cache %s: it is %s", path, kind);
+            pb_log(PB_LOG_WARN, "ignoring cache %s: it is %s%s", path, kind, remedy ? remedy : "");
         else if (fd != -ENOENT)
             pb_log(PB_LOG_WARN, "ignoring cache %s: it cannot be opened (%s)", path, strerror((int)-fd));
         return -1;
     }
-    if (st.st_uid != pb_euid())
-        pb_log(PB_LOG_WARN, "ignoring cache %s: owned by uid %u", path, (unsigned)st.st_uid);
-    else if (st.st_mode & (S_IWGRP | S_IWOTH))
-        pb_log(PB_LOG_WARN, "ignoring cache %s: writable by group or others (mode %04o)", path,
-               (unsigned)(st.st_mode & 07777));
-    else
+    if (!pb_distrusted(&st, 0, why, sizeof why))
         return fd;
+    pb_log(PB_LOG_WARN, "ignoring cache %s: %s%s", path, why, remedy ? remedy : "");
     pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     return -1;
 }
 
-long pb_read_trusted_cache_file(const char *path, char *buf, size_t cap)
+long pb_read_trusted_cache_file(const char *path, const char *remedy, char *buf, size_t cap)
 {
-    long fd = pb_open_trusted_cache_file(path);
+    long fd = pb_open_trusted_cache_file(path, remedy);
     return fd < 0 ? -1 : pb_read_fd(fd, buf, cap);
 }
 
@@ -506,7 +519,7 @@ void *pb_map(size_t bytes)
 
 /* ---- the Swift core (accelerate mode only) ---------------------------------------------------------------------------- */
 
-void *pb_core_symbol(const char *name)
+void *pb_core_symbol(const char *name, char *err, size_t errlen)
 {
     static void *core;
     if (!core) {
@@ -514,13 +527,13 @@ void *pb_core_symbol(const char *name)
         snprintf(path, sizeof path, "%s/libprivbox_core.so", pb_proc.lib_dir);
         core = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!core) {
-            pb_log(PB_LOG_ERROR, "cannot load %s (%s)", path, dlerror());
+            snprintf(err, errlen, "the installation is incomplete: cannot load %s (%s)", path, dlerror());
             return 0;
         }
     }
     void *sym = dlsym(core, name);
     if (!sym)
-        pb_log(PB_LOG_ERROR, "libprivbox_core.so has no %s: mismatched installation", name);
+        snprintf(err, errlen, "libprivbox_core.so has no %s: mismatched installation", name);
     return sym;
 }
 
@@ -919,7 +932,9 @@ static void pb_make_preload_absolute(void)
  * it relative, replaces it by the absolute path from its working directory at start, in
  * pb_proc.profile_pattern and in the environment its children inherit. In profile mode the path
  * is a pattern, so a '%' in the directory's name is written "%%" (it stays a literal '%'). The
- * variable is set even when it was unset (the default path): children must find the same file.
+ * variable is set even when it was unset (the default path), so that children find the same
+ * file; only then must it be added, which a first process reading main()'s envp alone (bash)
+ * does not see (pb_env_set): its children fall back to the default in their own directory.
  * A directory that cannot be named (deleted, or longer than PB_PATH_MAX with the file name) leaves
  * the path relative, as before. Constructor only: static buffers (see pb_make_preload_absolute). */
 static void pb_make_profile_absolute(int inherited)
@@ -992,15 +1007,17 @@ int pb_main_build_id(uint8_t *out, size_t *len)
 /*
  * Whether the profile file can hold an entry for this executable: its path, quoted as JSON writes
  * it, occurs in the file. Programs a profile does not mention (every child of `privbox run -- make`
- * but the profiled one) then run natively without loading the Swift core (~ms). A path that JSON
- * would escape, or a file that cannot be read here, gives "maybe": the core decides.
+ * but the profiled one) are not planned (pb_check_unmentioned_profile only has the whole file
+ * validated, once per version of it). 1 ("maybe": the core decides) for a path that JSON would
+ * escape, a file missing or not whole-looking, or one too large to map; 0 for no mention; -1
+ * when the profile may not be used (below).
  *
  * It is the first to read the profile, so it also decides whether the profile may be used at all.
  * A profile decides which call sites are rewritten: it must be as trusted as the program's code, so
  * it must be a regular file (looked at before it is opened, so that a FIFO cannot block the
  * program before main) that is the user's or root's and that nobody else can write. Only the
  * file: a profile often sits in /tmp or in a project's directory. Otherwise one line, and the whole
- * tree runs natively (its other programs would find the same profile); 0 is returned.
+ * tree runs natively (its other programs would find the same profile); -1 is returned.
  */
 static int pb_profile_may_mention_exe(struct stat *out)
 {
@@ -1010,16 +1027,13 @@ static int pb_profile_may_mention_exe(struct stat *out)
     if (fd < 0 && !kind)
         return 1; /* the core reports a missing profile */
     *out = st;
-    uid_t owner = st.st_uid;
+    char why[64];
+    int refused = fd < 0 || pb_distrusted(&st, 1, why, sizeof why);
     if (fd < 0)
         pb_log(PB_LOG_ERROR, "profile %s is %s, not a regular file; running natively", profile, kind);
-    else if (owner != pb_euid() && owner != 0)
-        pb_log(PB_LOG_ERROR, "profile %s is owned by uid %u; not trusted; running natively", profile,
-               (unsigned)owner);
-    else if (st.st_mode & (S_IWGRP | S_IWOTH))
-        pb_log(PB_LOG_ERROR, "profile %s is writable by group or others (mode %04o); not trusted; "
-               "running natively", profile, (unsigned)(st.st_mode & 07777));
-    if (fd < 0 || (owner != pb_euid() && owner != 0) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    else if (refused)
+        pb_log(PB_LOG_ERROR, "profile %s is %s; not trusted; running natively", profile, why);
+    if (refused) {
         if (fd >= 0)
             pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
         pb_stop_inheritance();
@@ -1067,11 +1081,10 @@ static int pb_check_unmentioned_profile(const struct stat *profile, char *err, s
     pb_main_build_id(build_id, &build_id_len);
     struct pb_fpenv fp;
     pb_fpenv_save(&fp); /* the Swift runtime's start-up does floating-point arithmetic */
-    pb_core_check_profile_fn check = (pb_core_check_profile_fn)pb_core_symbol("privbox_core_check_profile");
+    pb_core_check_profile_fn check =
+        (pb_core_check_profile_fn)pb_core_symbol("privbox_core_check_profile", err, errlen);
     int r = check ? check(pb_proc.profile_pattern, pb_exe_path(), build_id, build_id_len, err, errlen) : -3;
     pb_fpenv_restore(&fp);
-    if (r == -3)
-        snprintf(err, errlen, "the installation is incomplete (libprivbox_core.so)");
     if (r == 0 || r == -2) /* valid: nothing for this program, or for another build of it */
         pb_profile_remember_valid(profile);
     return r;
@@ -1093,12 +1106,14 @@ static void pb_start_accelerate(void)
     if (r == 1)
         return;
     pb_proc.mode = PB_MODE_OFF;
-    if (r == -2 || r == -3) {
-        /* Another build of this program (the programs it starts may still match the profile),
-         * or a broken installation: this process runs natively. */
+    if (r == -2) {
+        /* Another build of this program: the programs it starts may still match the profile,
+         * so only this process runs natively. */
         pb_log(PB_LOG_ERROR, "%s; running natively", err);
     } else if (r < 0) {
-        /* The profile itself is unusable: the whole tree runs natively, reported once. */
+        /* The profile itself is unusable, or the installation is broken (or memory ran out
+         * before main): the programs this one starts would meet the same, so the whole tree runs
+         * natively, reported once. */
         pb_log(PB_LOG_ERROR, "%s; running natively", err);
         pb_stop_inheritance();
     } else {
