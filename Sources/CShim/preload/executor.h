@@ -194,7 +194,8 @@ static inline int pb_route_unsampled(void)
 /* Routes: install from a plan (accelerate), or from the warm-up counts (auto). */
 /* 1: routes installed; 0: the profile has nothing for this program; -1: the profile is unusable;
  * -2: recorded for another build; -3: privbox's own installation failed (err says which). */
-int pb_routes_install_plan(char *err, size_t errlen) PB_HIDDEN;
+struct stat;
+int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen) PB_HIDDEN;
 void pb_auto_begin(void) PB_HIDDEN;
 void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
 extern volatile int pb_auto_warming PB_HIDDEN;
@@ -203,7 +204,8 @@ void pb_fast_sites_update(void) PB_HIDDEN;
 int pb_is_fast_site(uintptr_t site) PB_HIDDEN;
 
 /* The plan cache (plan_cache.c). */
-int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len) PB_HIDDEN;
+/* The plan cache's file for the profile as pb_profile_may_mention_exe fstat'ed it (null: none). */
+int pb_plan_cache_path(const struct stat *profile, const char *build_id_hex, char *out, size_t len) PB_HIDDEN;
 int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t module_cap,
                        size_t *module_count, struct pb_plan_site *sites, size_t site_cap,
                        size_t *site_count) PB_HIDDEN;

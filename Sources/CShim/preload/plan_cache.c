@@ -46,18 +46,13 @@ static uint64_t pb_profile_identity_hash(const struct stat *st)
     return pb_fnv_str(PB_FNV_OFFSET, head);
 }
 
-int pb_plan_cache_path(const char *build_id_hex, char *out, size_t len)
+int pb_plan_cache_path(const struct stat *profile, const char *build_id_hex, char *out, size_t len)
 {
-    /* The profile as the other readers open it (pb_open_regular: never a FIFO's blocking open). */
-    struct stat st;
-    const char *kind;
-    long fd = pb_open_regular(AT_FDCWD, pb_proc.profile_pattern, 0, &st, &kind);
-    if (fd < 0)
+    if (!profile) /* no profile could be looked at: the core says why */
         return -1;
-    pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     /* ...then "exe|build-id", hashed piece by piece (the exe path is up to 4 KiB: no copy of it on
      * the stack). */
-    uint64_t h = pb_profile_identity_hash(&st);
+    uint64_t h = pb_profile_identity_hash(profile);
     h = pb_fnv_str(h, pb_exe_path());
     h = pb_fnv_str(h, "|");
     h = pb_fnv_str(h, build_id_hex);

@@ -349,7 +349,7 @@ static int pb_copy_repays(const struct pb_plan_site *s, int boxed, const char *l
     return 0;
 }
 
-int pb_routes_install_plan(char *err, size_t errlen)
+int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
 {
     size_t module_cap = 64, site_cap = PB_ROUTE_SLOTS;
     struct pb_plan_module *modules = pb_map(module_cap * sizeof *modules);
@@ -369,7 +369,7 @@ int pb_routes_install_plan(char *err, size_t errlen)
     char id_hex[2 * PB_BUILD_ID_MAX + 1];
     cache[0] = '\0';
     pb_hex(build_id, build_id_len, id_hex);
-    int cached = pb_plan_cache_path(id_hex, cache, sizeof cache) == 0 &&
+    int cached = pb_plan_cache_path(profile, id_hex, cache, sizeof cache) == 0 &&
                  pb_plan_cache_read(cache, modules, module_cap, &module_count, sites, site_cap,
                                     &site_count);
     if (cached) {

@@ -353,12 +353,10 @@ long pb_cache_dir_open(const char *path, int create, const char **name, char *wh
         snprintf(why, whylen, "not in the cache directory");
         return -1;
     }
-    /* The root's path, NUL-terminated: in a mapped page, not on the program's stack. */
-    char *dir = pb_map(PB_PATH_MAX);
-    if (!dir) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
+    /* The root's path, NUL-terminated: static, not on the program's stack (and no map and unmap
+     * per cache file, which cost more than the walk): every cache is read and written by the
+     * constructor only, before the program has a thread. */
+    static char dir[PB_PATH_MAX];
     memcpy(dir, path, root);
     dir[root] = '\0';
     if (create) {
@@ -413,7 +411,6 @@ long pb_cache_dir_open(const char *path, int create, const char **name, char *wh
         fd = next;
         leaf = slash + 1;
     }
-    pb_raw_syscall6(SYS_munmap, (long)dir, PB_PATH_MAX, 0, 0, 0, 0);
     if (fd >= 0 && why[0]) {
         pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
         fd = -1;
@@ -1024,8 +1021,10 @@ static int pb_profile_may_mention_exe(struct stat *out)
     const char *profile = pb_proc.profile_pattern, *kind;
     struct stat st;
     long fd = pb_open_regular(AT_FDCWD, profile, 0, &st, &kind);
-    if (fd < 0 && !kind)
+    if (fd < 0 && !kind) {
+        out->st_mode = 0; /* nothing was looked at */
         return 1; /* the core reports a missing profile */
+    }
     *out = st;
     char why[64];
     int refused = fd < 0 || pb_distrusted(&st, 1, why, sizeof why);
@@ -1099,10 +1098,11 @@ static void pb_start_accelerate(void)
         pb_proc.mode = PB_MODE_OFF;
         return;
     }
-    int r = mentioned ? pb_routes_install_plan(err, sizeof err)
+    const struct stat *seen = profile.st_mode ? &profile : 0; /* what the plan cache is named by */
+    int r = mentioned ? pb_routes_install_plan(seen, err, sizeof err)
                       : pb_check_unmentioned_profile(&profile, err, sizeof err);
     if (r == 1 && !mentioned)
-        r = pb_routes_install_plan(err, sizeof err);
+        r = pb_routes_install_plan(seen, err, sizeof err);
     if (r == 1)
         return;
     pb_proc.mode = PB_MODE_OFF;
