@@ -5,6 +5,9 @@
  * Offsets in a profile are "address - load bias", which is exactly the file's virtual address for
  * executables (PIE or not) and shared libraries; the module is therefore reported to libdwfl at
  * bias 0 and looked up with those addresses unchanged.
+ *
+ * The module paths come from the profile, which is input anyone may have edited: a path is opened
+ * only if it is a regular file (pbs_open_regular), never a FIFO or a device; nothing is written.
  */
 #define _GNU_SOURCE
 #include "privbox_symbolize.h"
@@ -12,11 +15,13 @@
 #include <capstone/capstone.h>
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct pbs_module {
@@ -33,13 +38,64 @@ static const Dwfl_Callbacks pbs_callbacks = {
     .debuginfo_path = &pbs_debuginfo_path,
 };
 
+static const char *pbs_file_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return "directory";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    case S_IFIFO: return "FIFO";
+    case S_IFSOCK: return "socket";
+    case S_IFLNK: return "symbolic link";
+    default: return "special file";
+    }
+}
+
+/* A descriptor for the regular file at path, or -1 with err. The paths come from a profile, which
+ * anyone may have edited: a FIFO there would block open() (and then the reads) forever, and opening
+ * a device can act on it (a tape rewinds, a modem hangs up), so nothing but a regular file is
+ * opened. The type is checked with stat() first, and again with fstat() on what was opened, which
+ * is opened O_NONBLOCK (a FIFO swapped in between cannot block either) and O_NOCTTY (a terminal
+ * swapped in cannot become the CLI's controlling terminal). */
+static int pbs_open_regular(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
+        close(fd);
+        return -1;
+    }
+    /* No effect on a regular file; cleared so that libdwfl's reads are plain blocking reads
+     * whatever the file system. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
 struct pbs_module *pbs_open(const char *path, const char *expected_build_id, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s", path);
+    int fd = pbs_open_regular(path, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
     Dwfl *dwfl = dwfl_begin(&pbs_callbacks);
     if (!dwfl) {
         close(fd);
