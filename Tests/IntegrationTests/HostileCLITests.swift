@@ -437,4 +437,40 @@ final class HostileCLITests: XCTestCase {
         XCTAssertEqual(chown(foreign, 65534, 65534), 0)
         XCTAssertEqual(try check(foreign), "-1 profile \(foreign) is owned by uid 65534; not trusted\n")
     }
+
+    /// A module without its own debug information names a separate debug file in its
+    /// .gnu_debuglink, looked for next to it: the symbolizer must not block on a FIFO there
+    /// (libdwfl's standard lookup open()ed it plainly), and still uses a regular one.
+    func testADebugLinkToAFifoDoesNotBlockSymbolizing() throws {
+        guard let objcopy = which("objcopy"), let strip = which("strip") else { throw XCTSkip("needs binutils") }
+        let s = try Scratch()
+        let program = s.path("stripped"), debug = s.path("stripped.debug")
+        try FileManager.default.copyItem(atPath: try Programs.path("loop"), toPath: program)
+        for step in [[objcopy, "--only-keep-debug", program, debug], [strip, "--strip-debug", program],
+                     [objcopy, "--add-gnu-debuglink=\(debug)", program]] {
+            let r = try Runner.run(step, environment: Runner.cleanEnvironment, timeout: 60)
+            XCTAssertEqual(r.status, 0, "\(step): \(r.stderr)")
+        }
+        // `profile -o` merges and symbolizes; `report` symbolizes again.
+        func profileAndReport(_ name: String) throws -> String {
+            let out = s.path(name)
+            let profiled = try Runner.run([Paths.cli, "profile", "-o", out, "--", program, "300"],
+                                          environment: Runner.cleanEnvironment, timeout: 60)
+            XCTAssertEqual(profiled.status, 0, profiled.stderr)
+            XCTAssertEqual(profiled.stderrLines.count, 1, profiled.stderr)
+            let report = try Runner.run([Paths.cli, "report", "--entry-ns", "100", out],
+                                        environment: Runner.cleanEnvironment, timeout: 60)
+            XCTAssertEqual(report.status, 0, report.stderr)
+            XCTAssertTrue(report.stdout.contains("write_loop"), report.stdout)
+            return report.stdout
+        }
+        // The regular debug file gives the source lines...
+        XCTAssertTrue(try profileAndReport("with-debug.json").contains("loop.c:"))
+        // ...a FIFO in its place is not opened: symbols only (the symbol table stays in the module).
+        XCTAssertEqual(unlink(debug), 0)
+        makeFifo(debug)
+        let before = Node(debug)
+        XCTAssertFalse(try profileAndReport("with-fifo.json").contains("loop.c:"))
+        XCTAssertEqual(Node(debug), before)
+    }
 }
