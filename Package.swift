@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "CSymbolize",
             cSettings: [.define("_GNU_SOURCE")],
-            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("capstone")]
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("capstone"), .linkedLibrary("z")]
         ),
         .target(
             name: "Preload",

@@ -5,6 +5,10 @@
  * Offsets in a profile are "address - load bias", which is exactly the file's virtual address for
  * executables (PIE or not) and shared libraries; the module is therefore reported to libdwfl at
  * bias 0 and looked up with those addresses unchanged.
+ *
+ * The module paths come from the profile, which is input anyone may have edited: a path is opened
+ * only if it is a regular file (pbs_open_regular), never a FIFO or a device, and so is every
+ * separate debug file looked for (pbs_find_debuginfo); nothing is written.
  */
 #define _GNU_SOURCE
 #include "privbox_symbolize.h"
@@ -12,12 +16,15 @@
 #include <capstone/capstone.h>
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct pbs_module {
     Dwfl *dwfl;
@@ -25,21 +32,142 @@ struct pbs_module {
     int fd;
 };
 
-static char *pbs_debuginfo_path = NULL;
+static int pbs_open_regular(const char *path, char *err, size_t errlen);
+
+/* The regular file at path if its CRC-32 is crc (the .gnu_debuglink check), else -1. */
+static int pbs_open_debuglink_candidate(const char *path, GElf_Word crc)
+{
+    char ignored[64];
+    int fd = pbs_open_regular(path, ignored, sizeof ignored);
+    if (fd < 0)
+        return -1;
+    uLong sum = crc32(0, Z_NULL, 0);
+    unsigned char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            return -1;
+        }
+        sum = crc32(sum, buf, (uInt)n);
+    }
+    if ((GElf_Word)sum != crc || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* libdwfl's find_debuginfo callback, for a module without its own DWARF. Not libdwfl's standard
+ * one: that one open()s its candidates plainly, and a module file can name any file next to it
+ * in its .gnu_debuglink (a FIFO there blocked `privbox report` and `privbox profile`'s merge for
+ * good). Here every candidate is opened by pbs_open_regular, so only regular files, in the usual
+ * places: /usr/lib/debug/.build-id/xx/rest.debug by build-id, then the debuglink's name (a plain
+ * name, no '/') next to the module, in its .debug/ and under /usr/lib/debug, checked by CRC. */
+static int pbs_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+                              const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                              char **debuginfo_file_name)
+{
+    (void)userdata, (void)modname, (void)base;
+    char path[8192], ignored[64];
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr;
+    int len = dwfl_module_build_id(mod, &bits, &vaddr);
+    if (len > 1 && len < 100) {
+        size_t n = (size_t)snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", bits[0]);
+        for (int i = 1; i < len; i++)
+            n += (size_t)snprintf(path + n, sizeof path - n, "%02x", bits[i]);
+        snprintf(path + n, sizeof path - n, ".debug");
+        int fd = pbs_open_regular(path, ignored, sizeof ignored);
+        if (fd >= 0) {
+            *debuginfo_file_name = strdup(path);
+            return fd;
+        }
+    }
+    if (!debuglink_file || !debuglink_file[0] || strchr(debuglink_file, '/') || !file_name)
+        return -1;
+    const char *slash = strrchr(file_name, '/');
+    int dirlen = slash ? (int)(slash - file_name) : 1;
+    const char *dir = slash ? file_name : ".";
+    const char *forms[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+        if ((size_t)snprintf(path, sizeof path, forms[i], dirlen, dir, debuglink_file) >= sizeof path)
+            continue;
+        int fd = pbs_open_debuglink_candidate(path, debuglink_crc);
+        if (fd >= 0) {
+            *debuginfo_file_name = strdup(path);
+            return fd;
+        }
+    }
+    return -1;
+}
+
 static const Dwfl_Callbacks pbs_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = pbs_find_debuginfo,
     .section_address = dwfl_offline_section_address,
-    .debuginfo_path = &pbs_debuginfo_path,
 };
+
+static const char *pbs_file_kind(mode_t mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return "directory";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    case S_IFIFO: return "FIFO";
+    case S_IFSOCK: return "socket";
+    case S_IFLNK: return "symbolic link";
+    default: return "special file";
+    }
+}
+
+/* A descriptor for the regular file at path, or -1 with err. The paths come from a profile, which
+ * anyone may have edited: a FIFO there would block open() (and then the reads) forever, and opening
+ * a device can act on it (a tape rewinds, a modem hangs up), so nothing but a regular file is
+ * opened. The type is checked with stat() first, and again with fstat() on what was opened, which
+ * is opened O_NONBLOCK (a FIFO swapped in between cannot block either) and O_NOCTTY (a terminal
+ * swapped in cannot become the CLI's controlling terminal). */
+static int pbs_open_regular(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
+        close(fd);
+        return -1;
+    }
+    /* No effect on a regular file; cleared so that libdwfl's reads are plain blocking reads
+     * whatever the file system. */
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
 
 struct pbs_module *pbs_open(const char *path, const char *expected_build_id, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s", path);
+    int fd = pbs_open_regular(path, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
     Dwfl *dwfl = dwfl_begin(&pbs_callbacks);
     if (!dwfl) {
         close(fd);

@@ -1,9 +1,18 @@
 // The Swift half of the preload (libprivbox_core.so). libprivbox.so dlopen()s it only in
-// accelerate mode, before the program's main() runs, to check the profile and compute the executor
-// plan (then cached on disk, see Sources/CShim/preload/plan_cache.c), and only when neither the
-// cache nor a quick scan of the profile settles it. Nothing here runs on a syscall path or in a
-// signal handler. (Profiles are written by C at exit, see Sources/CShim/preload/profile_writer.c
-// for why.)
+// accelerate mode, before the program's main() runs, for two things: to check the profile and
+// compute the executor plan (then cached on disk, see Sources/CShim/preload/plan_cache.c) when the
+// preload's quick scan finds an entry for the program and the cache has no plan for it; and to
+// validate, once per version of the profile, a profile whose quick scan finds no entry for the
+// program, so that a corrupt profile is reported even by a process it does not mention
+// (pb_check_unmentioned_profile in Sources/CShim/preload/runtime.c). Nothing here runs on a
+// syscall path or in a signal handler. (Profiles are written by C at exit, see
+// Sources/CShim/preload/profile_writer.c for why.)
+//
+// The profile is read here by path, after the preload checked it and closed its descriptor, so
+// the core checks it again with the same rule (ProfileIO.readTrusted: a regular file of this user
+// or root that nobody else can write): what is at the path may have changed since, or been
+// created since when the preload found nothing there, and whoever can write the profile decides
+// which system calls are served without the kernel. Each entry point reads the file once.
 import CShim
 import Profiler
 
@@ -11,30 +20,37 @@ import Profiler
 import Glibc
 #endif
 
-/// Checks that the profile at `path` is readable, valid and recorded for this build of `exe`.
+/// Checks that the profile at `path` is trusted, readable, valid and recorded for this build of
+/// `exe`: 1 if it is (with the profile read), 0 if it records nothing for `exe`, -2 if it records
+/// another build of it, -1 if it cannot be used; `err` says why for negative results.
+private func checkedProfile(_ path: String, exe: String, buildID id: String,
+                            _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> (Int32, Profile?) {
+    do {
+        let profile = try ProfileIO.readTrusted(path: path)
+        switch ProfileMatch.check(profile, exe: exe, buildID: id) {
+        case .matches: return (1, profile)
+        case .nothingForProgram: return (0, nil)
+        case let .otherBuild(recorded):
+            report("profile \(path) was recorded for another build of \(exe) "
+                   + "(build-id \(recorded.isEmpty ? "none" : recorded), running \(id.isEmpty ? "none" : id))",
+                   err, errlen)
+            return (-2, nil)
+        }
+    } catch {
+        report("\(error)", err, errlen)
+        return (-1, nil)
+    }
+}
+
+/// Checks that the profile at `path` is trusted, readable, valid and recorded for this build of
+/// `exe` (see `checkedProfile` for the results).
 @_cdecl("privbox_core_check_profile")
 public func privboxCoreCheckProfile(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<CChar>?,
                                     _ buildID: UnsafePointer<UInt8>?, _ buildIDLen: Int,
                                     _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
     guard let path, let exe else { return -1 }
-    let pathString = String(cString: path)
-    let exeString = String(cString: exe)
     let id = buildID.map { hex(UnsafeBufferPointer(start: $0, count: buildIDLen)) } ?? ""
-    do {
-        let profile = try ProfileIO.read(path: pathString)
-        switch ProfileMatch.check(profile, exe: exeString, buildID: id) {
-        case .matches: return 1
-        case .nothingForProgram: return 0
-        case let .otherBuild(recorded):
-            report("profile \(pathString) was recorded for another build of \(exeString) "
-                   + "(build-id \(recorded.isEmpty ? "none" : recorded), running \(id.isEmpty ? "none" : id))",
-                   err, errlen)
-            return -2
-        }
-    } catch {
-        report("\(error)", err, errlen)
-        return -1
-    }
+    return checkedProfile(String(cString: path), exe: String(cString: exe), buildID: id, err, errlen).0
 }
 
 func hex(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
@@ -65,12 +81,11 @@ public func privboxCorePlan(_ path: UnsafePointer<CChar>?, _ exe: UnsafePointer<
                             _ sites: UnsafeMutablePointer<pb_plan_site>?, _ siteCap: Int,
                             _ siteCount: UnsafeMutablePointer<Int>?,
                             _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
-    let checked = privboxCoreCheckProfile(path, exe, buildID, buildIDLen, err, errlen)
-    guard checked == 1, let path, let exe, let modules, let sites, let moduleCount, let siteCount else {
-        return checked
-    }
+    guard let path, let exe, let modules, let sites, let moduleCount, let siteCount else { return -1 }
     let id = buildID.map { hex(UnsafeBufferPointer(start: $0, count: buildIDLen)) } ?? ""
-    guard let profile = try? ProfileIO.read(path: String(cString: path)) else { return -1 }
+    // One read: the plan is computed from the very profile that was checked.
+    let (checked, read) = checkedProfile(String(cString: path), exe: String(cString: exe), buildID: id, err, errlen)
+    guard checked == 1, let profile = read else { return checked }
     var moduleIndex: [String: Int] = [:]
     var nModules = 0, nSites = 0
     for (site, calls) in ExecutorPlan.weightedSites(profile, exe: String(cString: exe), buildID: id) {

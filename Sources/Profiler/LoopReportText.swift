@@ -46,7 +46,7 @@ extension ReportFormatter {
             return out
         }
         guard top > 0 else { // --top 0: the totals only
-            let calls = report.hot.reduce(UInt64(0)) { $0 &+ $1.calls }
+            let calls = report.hot.saturatingSum(\.calls)
             return out + "  \(report.hot.count) hot loop\(report.hot.count == 1 ? "" : "s") (\(calls) calls); --top 0 lists none\n"
         }
         let rows = report.hot.prefix(top).enumerated().map { i, l -> [String] in

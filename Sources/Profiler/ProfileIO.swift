@@ -60,7 +60,7 @@ public enum ProfileIO {
                 throw ProfileError("\(what) \(path) is owned by uid \(st.st_uid); not trusted")
             }
             guard st.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
-                throw ProfileError("\(what) \(path) is writable by others (mode \(octalMode(st.st_mode))); not trusted")
+                throw ProfileError("\(what) \(path) is writable by group or others (mode \(octalMode(st.st_mode))); not trusted")
             }
         }
         // O_NONBLOCK has no effect on a regular file; cleared all the same so that the reads below

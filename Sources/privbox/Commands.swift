@@ -95,7 +95,7 @@ struct ProfileCommand: ParsableCommand {
             defer { dir.remove() }
             var settings = [
                 "PRIVBOX_MODE": "profile",
-                "PRIVBOX_PROFILE": dir.path + "/%p.json",
+                "PRIVBOX_PROFILE": dir.patternPrefix + "/%p.json",
             ]
             if inline { settings["PRIVBOX_INLINE"] = "1" }
             let env = Environment.withPreload(lib, settings: settings)
@@ -250,6 +250,13 @@ struct TemporaryDirectory {
             throw CLIError("cannot create a temporary directory in \(base): \(String(cString: strerror(errno)))")
         }
         path = String(cString: made)
+    }
+
+    /// `path` as the directory part of a PRIVBOX_PROFILE pattern, which profile mode expands (%p:
+    /// the pid, %%: a '%'): each '%' is doubled so that a TMPDIR such as /tmp/a%pb still names
+    /// this directory.
+    var patternPrefix: String {
+        path.reduce(into: "") { out, c in out += c == "%" ? "%%" : String(c) }
     }
 
     func files() -> [String] {

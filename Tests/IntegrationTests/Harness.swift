@@ -204,18 +204,24 @@ func makeFifo(_ path: String) {
     XCTAssertEqual(Glibc.mkfifo(path, 0o666), 0, "mkfifo \(path): \(String(cString: strerror(errno)))")
 }
 
+/// A Unix socket bound at `path`. sun_path holds the path and its terminating 0 (108 bytes): a
+/// longer path (a deep TMPDIR) fails the test with a message instead of overrunning the buffer.
 func makeSocket(_ path: String) {
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     var addr = sockaddr_un()
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+        return XCTFail("socket path \(path) is \(bytes.count) bytes; a Unix socket's path must be shorter than "
+                       + "\(MemoryLayout.size(ofValue: addr.sun_path)) (use a shorter TMPDIR)")
+    }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     addr.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-        let bytes = Array(path.utf8)
         raw.copyBytes(from: bytes)
         raw[bytes.count] = 0
     }
     let rc = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
-    XCTAssertEqual(rc, 0)
+    XCTAssertEqual(rc, 0, "bind \(path): \(String(cString: strerror(errno)))")
     close(fd)
 }

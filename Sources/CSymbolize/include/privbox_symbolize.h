@@ -14,8 +14,10 @@ extern "C" {
 
 struct pbs_module;
 
-/* Opens the ELF file at path (with its separate debug information, if installed under
- * /usr/lib/debug). If expected_build_id (lower-case hex) is non-empty and differs from the
+/* Opens the ELF file at path, which must be a regular file (a FIFO or device is never opened),
+ * with its separate debug information if it has none itself (by build-id under /usr/lib/debug, or
+ * by its .gnu_debuglink next to it, in .debug/ or under /usr/lib/debug; regular files only). If
+ * expected_build_id (lower-case hex) is non-empty and differs from the
  * file's, fails: the file on disk is not the build that was profiled. NULL with err on failure. */
 struct pbs_module *pbs_open(const char *path, const char *expected_build_id, char *err, size_t errlen);
 void pbs_close(struct pbs_module *module);
