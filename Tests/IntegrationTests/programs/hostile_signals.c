@@ -3,9 +3,13 @@
  * sends to `privbox profile` (not to the command), and the dispositions it was started with.
  * It prints on stdout only, one line per event, so the test can wait for each step without timing.
  *
- *   echo         handlers for USR1 USR2 ALRM INT HUP WINCH CONT; sends SIGUSR1 to its parent
- *                (privbox must not send that back), prints "ready PID", then "got NAME" for each
- *                signal it receives, and exits 0 once it has had all seven.
+ *   echo         handlers for USR1 USR2 ALRM INT HUP WINCH CONT and SIGRTMIN+5; sends SIGRTMIN+5
+ *                to its parent (privbox must not send that back: "got RT5" if it does), prints
+ *                "ready PID", then "got NAME" for each signal it receives, and exits 0 once it has
+ *                had all seven. (A real-time signal, because those queue: a standard one sent to
+ *                privbox by the command and still pending there when the test sends the same one
+ *                would merge with it, keeping the command's siginfo, and privbox would rightly
+ *                not forward the merged one.)
  *   reraise      prints "ready PID"; on SIGINT prints "got SIGINT", then dies of SIGINT by
  *                restoring the default action and raising it again (as a careful program does).
  *   default      forks a child that makes a few wrapped calls and exits normally (so it writes a
@@ -47,10 +51,12 @@ static void ready(pid_t pid)
 
 static int echo(void)
 {
+    const int back = SIGRTMIN + 5;
     sigset_t all, old;
     sigemptyset(&all);
     for (int i = 0; i < NECHO; i++)
         sigaddset(&all, echoed[i]);
+    sigaddset(&all, back);
     sigprocmask(SIG_BLOCK, &all, &old);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -58,13 +64,18 @@ static int echo(void)
     sigfillset(&sa.sa_mask);
     for (int i = 0; i < NECHO; i++)
         sigaction(echoed[i], &sa, NULL);
+    sigaction(back, &sa, NULL);
     /* A signal from the command to privbox must not come back to the command. */
-    kill(getppid(), SIGUSR1);
+    kill(getppid(), back);
     ready(getpid());
     int seen = 0;
     int had[NSIG] = {0};
     while (seen < NECHO) {
         sigsuspend(&old);
+        if (received[back] > 0) {
+            received[back] = 0;
+            say("got RT5");
+        }
         for (int i = 0; i < NECHO; i++) {
             int s = echoed[i];
             while (received[s] > 0) {
