@@ -25,13 +25,14 @@ let package = Package(
         .target(
             name: "CShim",
             exclude: ["preload"],
-            sources: ["config.c", "measure.c", "probe.c", "launch.c"],
+            sources: ["config.c", "measure.c", "probe.c", "launch.c", "files.c"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "Profiler"),
         // Symbols, source lines (elfutils) and loop ranges (capstone) for the CLI's reports.
         .target(
             name: "CSymbolize",
+            dependencies: ["CShim"], // pb_open_regular (files.c): the preload's rule for reading files
             cSettings: [.define("_GNU_SOURCE")],
             linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("capstone"), .linkedLibrary("z")]
         ),

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "privbox_symbolize.h"
+#include "privbox_shim.h"
 
 #include <capstone/capstone.h>
 #include <dlfcn.h>
@@ -110,57 +111,27 @@ static const Dwfl_Callbacks pbs_callbacks = {
     .section_address = dwfl_offline_section_address,
 };
 
-static const char *pbs_file_kind(mode_t mode)
-{
-    switch (mode & S_IFMT) {
-    case S_IFDIR: return "directory";
-    case S_IFCHR: return "character device";
-    case S_IFBLK: return "block device";
-    case S_IFIFO: return "FIFO";
-    case S_IFSOCK: return "socket";
-    case S_IFLNK: return "symbolic link";
-    default: return "special file";
-    }
-}
-
 /* A descriptor for the regular file at path, or -1 with err. The paths come from a profile, which
- * anyone may have edited: a FIFO there would block open() (and then the reads) forever, and opening
- * a device can act on it (a tape rewinds, a modem hangs up), so nothing but a regular file is
- * opened. The type is checked with stat() first, and again with fstat() on what was opened, which
- * is opened O_NONBLOCK (a FIFO swapped in between cannot block either) and O_NOCTTY (a terminal
- * swapped in cannot become the CLI's controlling terminal). */
+ * anyone may have edited: the preload's own rule applies (pb_open_regular, files.c: nothing but a
+ * regular file is opened, so neither a FIFO, which would block forever, nor a device, which an
+ * open can act on). Its O_NONBLOCK is cleared, so that libdwfl's reads are plain blocking reads
+ * whatever the file system. */
 static int pbs_open_regular(const char *path, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
-        return -1;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    const char *kind;
+    long fd = pb_open_regular(AT_FDCWD, path, 0, &st, &kind);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        if (kind)
+            snprintf(err, errlen, "%s is %s, not a regular file", path, kind);
+        else
+            snprintf(err, errlen, "cannot open %s: %s", path, strerror((int)-fd));
         return -1;
     }
-    if (fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s is a %s, not a regular file", path, pbs_file_kind(st.st_mode));
-        close(fd);
-        return -1;
-    }
-    /* No effect on a regular file; cleared so that libdwfl's reads are plain blocking reads
-     * whatever the file system. */
-    int flags = fcntl(fd, F_GETFL);
+    int flags = fcntl((int)fd, F_GETFL);
     if (flags >= 0)
-        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    return fd;
+        fcntl((int)fd, F_SETFL, flags & ~O_NONBLOCK);
+    return (int)fd;
 }
 
 struct pbs_module *pbs_open(const char *path, const char *expected_build_id, char *err, size_t errlen)

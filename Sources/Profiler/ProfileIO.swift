@@ -192,7 +192,9 @@ public enum ProfileIO {
     }
 }
 
-/// What a file of mode `mode` is, in words, for messages that say what is at a path.
+/// What a file of mode `mode` is, in words, for messages that say what is at a path (the words of
+/// the preload's pb_file_kind, less the article; this module is pure Swift, fuzzed on its own, so it
+/// cannot call that C function).
 public func fileKind(_ mode: mode_t) -> String {
     switch mode & S_IFMT {
     case S_IFREG: return "regular file"

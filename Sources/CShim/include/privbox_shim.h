@@ -120,6 +120,19 @@ double pb_measure_cycles_per_ns(int ms);
 /* Raw syscall without going through any wrapper: returns the kernel's value (-errno on error). */
 long pb_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 
+/*
+ * Every file the preload reads, and every module file the CLI's symbolizer opens, is opened by
+ * pb_open_regular (files.c): path (relative to dirfd; `flags` may
+ * add O_NOFOLLOW) is looked at first and opened only if it is a regular file, without blocking
+ * (O_NONBLOCK: a FIFO swapped in meanwhile cannot hang the open) and checked again once open.
+ * The descriptor (with *st filled), or -errno; a node that is not a regular file gives a negative
+ * value with *kind saying what it is ("a FIFO"), *kind is 0 otherwise. Raw calls only.
+ */
+struct stat;
+long pb_open_regular(int dirfd, const char *path, int flags, struct stat *st, const char **kind);
+/* "a character device", "a FIFO", ... for an st_mode. */
+const char *pb_file_kind(unsigned mode);
+
 /* execvpe(3): PATH search with an explicit environment. Returns only on failure. */
 int pb_execvpe(const char *file, char *const argv[], char *const envp[]);
 

@@ -360,17 +360,7 @@ static inline uint64_t pb_fnv1a(uint64_t h, const void *p, size_t n)
         h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
     return h;
 }
-/*
- * Every file the preload reads is opened by pb_open_regular: path (relative to dirfd; `flags` may
- * add O_NOFOLLOW) is looked at first and opened only if it is a regular file, without blocking
- * (O_NONBLOCK: a FIFO swapped in meanwhile cannot hang the open) and checked again once open.
- * The descriptor (with *st filled), or -errno; a node that is not a regular file gives a negative
- * value with *kind saying what it is ("a FIFO"), *kind is 0 otherwise. Raw calls only.
- */
-struct stat;
-long pb_open_regular(int dirfd, const char *path, int flags, struct stat *st, const char **kind) PB_HIDDEN;
-/* "a character device", "a FIFO", ... for an st_mode. */
-const char *pb_file_kind(unsigned mode) PB_HIDDEN;
+/* pb_open_regular and pb_file_kind (every file the preload reads): files.c, privbox_shim.h. */
 /* Up to cap-1 bytes from fd, NUL-terminated; fd is closed. Bytes read. */
 long pb_read_fd(long fd, char *buf, size_t cap) PB_HIDDEN;
 /* Up to cap-1 bytes of the regular file at path, NUL-terminated, read with raw calls (nothing
