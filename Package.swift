@@ -2,17 +2,17 @@
 import PackageDescription
 
 // Two shared objects are preloaded, on purpose:
-//  - libprivbox.so (Sources/CShim, plain C) is what LD_PRELOAD names. It is built by `scripts/build`
+//  - libprivbox.so (Sources/Preload with parts of Sources/CShim, plain C) is what LD_PRELOAD names. It is built by `scripts/build`
 //    with the system C compiler because SwiftPM links every product it builds against the Swift
 //    runtime, and a preload that pulls libstdc++ and the Swift runtime into every process costs
 //    ~2 ms at start-up (measured: /bin/true goes from 0.8 ms to 2.8 ms).
-//  - libprivbox_core.so (Sources/Preload + Sources/Profiler, Swift with the runtime linked
+//  - libprivbox_core.so (Sources/PreloadCore + Sources/Profiler, Swift with the runtime linked
 //    statically) is dlopen()ed by libprivbox.so only when a mode needs it (the profile check in
 //    accelerate mode). It never runs on a syscall path or in a signal handler.
 let package = Package(
     name: "privbox",
     products: [
-        .library(name: "privbox_core", type: .dynamic, targets: ["Preload"]),
+        .library(name: "privbox_core", type: .dynamic, targets: ["PreloadCore"]),
         .executable(name: "privbox", targets: ["privbox"]),
     ],
     dependencies: [
@@ -24,7 +24,6 @@ let package = Package(
         // themselves are compiled only into libprivbox.so (see scripts/build).
         .target(
             name: "CShim",
-            exclude: ["preload"],
             sources: ["config.c", "measure.c", "probe.c", "launch.c", "files.c"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
@@ -37,7 +36,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf"), .linkedLibrary("capstone"), .linkedLibrary("z")]
         ),
         .target(
-            name: "Preload",
+            name: "PreloadCore",
             dependencies: ["CShim", "Profiler"],
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]
         ),

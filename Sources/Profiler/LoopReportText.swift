@@ -4,7 +4,7 @@
 public enum Acceleration {
     /// System calls, as profiles name them, that accelerate mode's executors answer in user space
     /// on a stock kernel, with the executor's name (as `PRIVBOX_LOG=info` prints it; see
-    /// Sources/CShim/preload/exec_*.c). Their time inside the call is what the executor could save
+    /// Sources/Preload/executors/*.c). Their time inside the call is what the executor could save
     /// at most. getppid is not here: a parent's death changes it without any call of the process.
     /// lseek is fusion's: a SEEK_SET lseek followed by reads of the same fd is deferred (the reads
     /// still enter the kernel, as pread), so only the lseek's time can be saved.

@@ -89,7 +89,7 @@ enum Doctor {
         out.append(Finding("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
                     + (pb_probe_syscall_user_dispatch() == 0 ? " (used by privbox profile --inline)" : "")))
         out.append(Finding("rseq", availability(pb_probe_rseq())))
-        // What accelerate mode's instrumented copies need (Sources/CShim/preload/copies.c).
+        // What accelerate mode's instrumented copies need (Sources/Preload/rewriter/copies.c).
         var missing: [String] = []
         for lib in ["libcapstone.so.4", "libgcc_s.so.1"] {
             if let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL) { dlclose(h) } else { missing.append(lib) }
@@ -202,7 +202,7 @@ extension StringProtocol {
 /// process; the result is printed and cached where the preload reads it (routes.c), keyed by the
 /// kernel and CPU it was measured on.
 enum Calibration {
-    /// Where the preload reads it (pb_cache_path in Sources/CShim/preload/runtime.c): only an
+    /// Where the preload reads it (pb_cache_path in Sources/Preload/runtime.c): only an
     /// absolute XDG_CACHE_HOME or HOME counts.
     static var cachePath: String {
         if let xdg = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), xdg.hasPrefix("/") {

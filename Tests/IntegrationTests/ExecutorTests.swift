@@ -67,7 +67,7 @@ final class ExecutorTests: XCTestCase {
     func testMaskWithConcurrentThreads() throws { try exactness("mask-threads", executor: "sigmask") }
     func testMaskAcrossSwapcontext() throws { try exactness("swapcontext", executor: "sigmask") }
 
-    /// Fusion (exec_fusion.c): hot lseek(SEEK_SET)+read loops, then every way programs/fusion.c
+    /// Fusion (executors/fusion.c): hot lseek(SEEK_SET)+read loops, then every way programs/fusion.c
     /// knows to look at the file offset. The output is the same natively, under profile,
     /// accelerate and auto, and under accelerate the pairs really were fused (or, for `short`,
     /// fusion turned itself off).

@@ -1,4 +1,4 @@
-// Inline discovery (`privbox profile --inline`, Sources/CShim/preload/inline_discovery.c) on
+// Inline discovery (`privbox profile --inline`, Sources/Preload/profile/inline_discovery.c) on
 // programs/inline.c: the system calls that do not go through libc's wrappers are counted at their
 // `syscall` instruction, named by function and line, and the program's output, exit status,
 // signal actions and masks stay what they are natively.

@@ -1,5 +1,5 @@
 /*
- * fusion.c — the cases where a deferred lseek (exec_fusion.c) could be seen. Each case runs hot
+ * fusion.c — the cases where a deferred lseek (executors/fusion.c) could be seen. Each case runs hot
  * lseek(SEEK_SET)+read loops through the same two call sites (so that under accelerate/auto they
  * are routed to the fusion executor), then looks at the file offset the way a program could: a
  * raw `syscall` instruction privbox never sees, a read through a dup'd fd, stdio on the fd,

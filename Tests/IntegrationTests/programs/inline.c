@@ -1,6 +1,6 @@
 /*
  * inline.c — system calls that do not go through libc's exported wrappers, for inline discovery
- * (`privbox profile --inline`, Sources/CShim/preload/inline_discovery.c).
+ * (`privbox profile --inline`, Sources/Preload/profile/inline_discovery.c).
  *   inline N   a loop of raw `syscall` instructions: getpid and a 1-byte write to stdout
  *   stdio N    a loop of printf + fflush to stdout: libc writes through its internal write
  *   masks N    the inline loop with every signal blocked (SIGSYS too), then unblocked again

@@ -1,11 +1,11 @@
 /*
- * exec_identity.h — the identity executor's answering path, inlined into its wrappers (the
- * reasons it is exact are in exec_identity.c, with the code that fills and invalidates).
+ * executors/identity.h — the identity executor's answering path, inlined into its wrappers (the
+ * reasons it is exact are in executors/identity.c, with the code that fills and invalidates).
  */
 #ifndef PRIVBOX_EXEC_IDENTITY_H
 #define PRIVBOX_EXEC_IDENTITY_H
 
-#include "executor.h"
+#include "executors/executor.h"
 
 enum { PB_ID_PID, PB_ID_UID, PB_ID_EUID, PB_ID_GID, PB_ID_EGID, PB_ID_PGRP, PB_ID_SID, PB_ID_COUNT };
 

@@ -1,5 +1,5 @@
 /*
- * hotpath.c — per-thread, lock-free accounting of wrapped calls by call site.
+ * profile/counting.c — per-thread, lock-free accounting of wrapped calls by call site.
  *
  * Why it is safe without locks:
  *  - each thread writes only its own table (found through an initial-exec TLS pointer);
@@ -28,7 +28,7 @@
  * other calls. Calls made while a stack is being captured (the unwinder's own, or a signal
  * handler's) are not counted: they are privbox's, or would nest an unwind inside an unwind.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <sys/mman.h>

@@ -1,5 +1,5 @@
 /*
- * profile_writer.c — writes a process's profile (schema privbox-profile/1, see README.md) at exit.
+ * profile/writer.c — writes a process's profile (schema privbox-profile/1, see README.md) at exit.
  *
  * Written in C on purpose: the alternative, loading the Swift core at every profiled process's
  * exit, cost ~4 ms per process (runtime start-up plus the fsync), which made profiling a shell
@@ -17,8 +17,8 @@
  * in runtime.c says what race is left). It touches nothing else: the temporary file, and the
  * target.
  */
-#include "internal.h"
-#include "syscall_names.h"
+#include "sys/internal.h"
+#include "sys/syscall_names.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -114,7 +114,7 @@ static inline void pb_fpenv_restore(const struct pb_fpenv *e)
     __asm__ volatile("fldenv %0\n\tldmxcsr %1" : : "m"(e->x87), "m"(e->mxcsr));
 }
 
-/* ---- the per-thread site table (hotpath.c) ---------------------------------------------------- */
+/* ---- the per-thread site table (profile/counting.c) ---------------------------------------------------- */
 
 #define PB_TABLE_BITS 12
 #define PB_TABLE_SLOTS (1u << PB_TABLE_BITS)
@@ -265,7 +265,7 @@ struct pb_kernel_sigaction {
 #define SA_RESTORER 0x04000000
 #endif
 
-/* ---- the profile snapshot taken at exit (runtime.c) and written out (profile_writer.c) ------- */
+/* ---- the profile snapshot taken at exit (runtime.c) and written out (profile/writer.c) ------- */
 
 #define PB_SNAPSHOT_ABI 1
 #define PB_BUILD_ID_MAX 40 /* bytes; GNU build-ids are 20 (sha1) */

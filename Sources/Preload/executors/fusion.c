@@ -1,5 +1,5 @@
 /*
- * exec_fusion.c — lseek(fd, off, SEEK_SET) fused with the read()s that follow it on the same fd:
+ * executors/fusion.c — lseek(fd, off, SEEK_SET) fused with the read()s that follow it on the same fd:
  * the seek is deferred, each read becomes pread(fd, buf, n, pos), and the file offset the kernel
  * keeps is brought up to date (one lseek) before anything can look at it. A loop of
  * lseek+read pairs then makes one system call per pair instead of two.
@@ -70,7 +70,7 @@
  * window that closes having fused fewer than PB_FUSE_SHORT pairs is short; once short windows
  * are PB_FUSE_STRIKES more than the long ones, fusion is off for the rest of the process.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <fcntl.h>

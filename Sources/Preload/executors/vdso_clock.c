@@ -1,5 +1,5 @@
 /*
- * exec_vdso_clock.c — time and CPU queries that a program issues through syscall() (which always
+ * executors/vdso_clock.c — time and CPU queries that a program issues through syscall() (which always
  * enters the kernel) answered by the vDSO, as libc's own clock_gettime/gettimeofday/time/getcpu
  * already are.
  *
@@ -11,7 +11,7 @@
  * Invalidated by: nothing (no state is kept). As with libc's own wrappers, a pointer that is not
  * writable faults in the vDSO instead of returning EFAULT.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <sys/syscall.h>

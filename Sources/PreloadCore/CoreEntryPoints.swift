@@ -1,12 +1,12 @@
 // The Swift half of the preload (libprivbox_core.so). libprivbox.so dlopen()s it only in
 // accelerate mode, before the program's main() runs, for two things: to check the profile and
-// compute the executor plan (then cached on disk, see Sources/CShim/preload/plan_cache.c) when the
+// compute the executor plan (then cached on disk, see Sources/Preload/accelerate/plan_cache.c) when the
 // preload's quick scan finds an entry for the program and the cache has no plan for it; and to
 // validate, once per version of the profile, a profile whose quick scan finds no entry for the
 // program, so that a corrupt profile is reported even by a process it does not mention
-// (pb_check_unmentioned_profile in Sources/CShim/preload/runtime.c). Nothing here runs on a
+// (pb_check_unmentioned_profile in Sources/Preload/runtime.c). Nothing here runs on a
 // syscall path or in a signal handler. (Profiles are written by C at exit, see
-// Sources/CShim/preload/profile_writer.c for why.)
+// Sources/Preload/profile/writer.c for why.)
 //
 // The profile is read here by path, after the preload checked it and closed its descriptor, so
 // the core checks it again with the same rule (ProfileIO.readTrusted: a regular file of this user

@@ -12,7 +12,7 @@
 #ifndef PRIVBOX_EXECUTOR_H
 #define PRIVBOX_EXECUTOR_H
 
-#include "internal.h"
+#include "sys/internal.h"
 
 enum pb_executor_id {
     PB_EXEC_PASSTHROUGH = 0, /* libc's wrapper, unchanged: the default everywhere */
@@ -236,7 +236,7 @@ struct pb_copy_request {
 /* Builds the copies of the functions holding these sites (before main, from the constructor). */
 void pb_copies_install(const struct pb_copy_request *reqs, size_t n) PB_HIDDEN;
 void pb_copies_report(void) PB_HIDDEN;
-/* The kernel gate (exec_kernel_gate.c): the gate's address when this process may box its copies
+/* The kernel gate (rewriter/kernel_gate.c): the gate's address when this process may box its copies
  * (a privbox kernel, CAP_SYS_ADMIN, PRIVBOX_GATE not off), else 0. */
 uint64_t pb_gate_address(void) PB_HIDDEN;
 /* Writes the gate sequence and a jump back at `at` (which runs at at_address); returns its length. */
@@ -274,13 +274,13 @@ int pb_vdso_getrandom(void *buf, size_t len, unsigned flags, ssize_t *out) PB_HI
 ssize_t pb_vdso_getrandom_failed(long r) PB_HIDDEN;
 int pb_vdso_clock_syscall(long nr, long a1, long a2, long a3, long *out) PB_HIDDEN;
 
-/* Fusion (exec_fusion.c): 1 and the answer in *out when served, 0 to go to the kernel. */
+/* Fusion (executors/fusion.c): 1 and the answer in *out when served, 0 to go to the kernel. */
 int pb_fuse_lseek(int fd, off_t off, int whence, off_t *out) PB_HIDDEN;
 int pb_fuse_read(int fd, void *buf, size_t n, ssize_t *out) PB_HIDDEN;
 void pb_fuse_report(void) PB_HIDDEN;
 void pb_fuse_flush(void) PB_HIDDEN;
 
-/* Signal mask (exec_sigmask.c). */
+/* Signal mask (executors/sigmask.c). */
 extern volatile int pb_sigmask_tracking PB_HIDDEN;
 void pb_sigmask_resolve(void) PB_HIDDEN;
 void pb_sigmask_invalidate(void) PB_HIDDEN;

@@ -2,7 +2,7 @@
  * routes.c — which executor serves which call site, and the checks that keep it worth it.
  *
  * Routes come from the profile (accelerate mode: the Swift core reads it and returns the sites of
- * the hot loops, see Sources/Preload/CoreEntryPoints.swift) or from auto mode's warm-up (the sites
+ * the hot loops, see Sources/PreloadCore/CoreEntryPoints.swift) or from auto mode's warm-up (the sites
  * that made at least PB_AUTO_MIN_CALLS calls in the first PB_AUTO_WARMUP_NS of the process).
  * A site gets a route only when an executor serves its kind of call, the executor can run here
  * (start() succeeded) and the machine's calibration, if `privbox doctor --calibrate` recorded one,
@@ -17,8 +17,8 @@
  * The plan is computed once per (profile, program) by the Swift core and cached on disk
  * (plan_cache.c); later runs read the cache without loading the core.
  */
-#include "exec_identity.h"
-#include "executor.h"
+#include "executors/identity.h"
+#include "executors/executor.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -113,7 +113,7 @@ void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
 volatile int pb_executors_stopped;
 
 /* A seccomp filter being installed: from now on every call goes to the kernel, which applies it.
- * The flag is inherited by fork children, whose identity page is wiped: exec_identity.c's fill
+ * The flag is inherited by fork children, whose identity page is wiped: executors/identity.c's fill
  * checks the flag, so a child never caches again either.
  * Routes are turned off (the wrappers then pass through), no identity value is served or cached
  * again (the executor's change-in-flight count is raised and never lowered, which invalidates

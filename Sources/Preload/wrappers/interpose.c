@@ -7,7 +7,7 @@
  * jump (see PB_FAST_STUB). When counting, it records (return address, syscall number) in the
  * calling thread's table (pb_begin) and, for most calls, tail-calls libc so that libc returns
  * straight to the program; about one call in four is followed to its end to time it (pb_end,
- * see hotpath.c). Neither changes errno, so the program sees exactly what libc set.
+ * see profile/counting.c). Neither changes errno, so the program sees exactly what libc set.
  *
  * The syscall number recorded is the one glibc 2.36 issues on x86-64 for that wrapper (checked
  * with strace by Tests/IntegrationTests: e.g. open -> openat, stat/fstat -> newfstatat,
@@ -16,7 +16,7 @@
  * any wrapper could (a wrapper cost 0.6 ns more in off mode and 8 ns more in profile mode on a
  * 3.4 ns call).
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <fcntl.h>

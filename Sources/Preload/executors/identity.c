@@ -1,5 +1,5 @@
 /*
- * exec_identity.c — the identity executor: getpid, gettid, getuid, geteuid, getgid, getegid,
+ * executors/identity.c — the identity executor: getpid, gettid, getuid, geteuid, getgid, getegid,
  * getpgrp and getsid(0) answered from a cache filled by the kernel's own answer.
  *
  * Why the answer equals the kernel's. Each value changes only through an event privbox sees:
@@ -32,7 +32,7 @@
  * Not covered: identity changes made by inline `syscall` instructions outside libc (issue 6
  * discovers such sites); a program that has them must not route these calls.
  */
-#include "exec_identity.h"
+#include "executors/identity.h"
 
 #include <errno.h>
 #include <fcntl.h>

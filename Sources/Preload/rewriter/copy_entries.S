@@ -2,7 +2,7 @@
  * copy_entries.S — what the call sites of an instrumented copy (copies.c) jump to.
  *
  * Two kinds of entry per identity value (getpid, getuid, geteuid, getgid, getegid, getpgrp,
- * gettid), each answering from the identity executor's cache (exec_identity.c says why a valid
+ * gettid), each answering from the identity executor's cache (executors/identity.c says why a valid
  * cached value is the kernel's answer; these entries serve only valid values and otherwise fill
  * the cache through the same C code as the wrappers, or make the call):
  *
@@ -101,7 +101,7 @@
     jns \miss
 .endm
 
-/* This thread's cached tid into eax, or a jump to \miss (exec_identity.h: the tid is valid while
+/* This thread's cached tid into eax, or a jump to \miss (executors/identity.h: the tid is valid while
  * it was read under the current pid word). Uses rax and \scratch. */
 .macro PB_LOAD_TID scratch, miss
     movq pb_id(%rip), %rax
@@ -171,7 +171,7 @@ pb_copy_call_\name:
 .endm
 
 /* Numbers: x86-64 getpid 39, getuid 102, getgid 104, geteuid 107, getegid 108, getpgrp 111,
- * gettid 186. Word indexes: exec_identity.h (PB_ID_PID 0, UID 1, EUID 2, GID 3, EGID 4, PGRP 5). */
+ * gettid 186. Word indexes: executors/identity.h (PB_ID_PID 0, UID 1, EUID 2, GID 3, EGID 4, PGRP 5). */
 PB_COPY_ID getpid, 39, 0
 PB_COPY_ID getuid, 102, 1
 PB_COPY_ID geteuid, 107, 2

@@ -1,8 +1,8 @@
 /*
- * exec_sigmask.c — the signal-mask executor: each thread's blocked set is tracked exactly, so a
+ * executors/sigmask.c — the signal-mask executor: each thread's blocked set is tracked exactly, so a
  * call that would leave the mask as it is, or only reads it, returns without entering the kernel.
  * It serves sigprocmask, pthread_sigmask, sigsetjmp(env, 1)/setjmp, siglongjmp/longjmp to a
- * buffer that saved the mask, and swapcontext (sigmask.S); all record rt_sigprocmask in profiles.
+ * buffer that saved the mask, and swapcontext (wrappers/setjmp_context.S); all record rt_sigprocmask in profiles.
  *
  * Why the answer equals the kernel's. Per thread we keep (mask, epoch, valid); the mask is used only
  * while valid == epoch + 1. The kernel changes a thread's mask only:
@@ -33,7 +33,7 @@
  * Inline `syscall` instructions outside libc that install handlers are not seen (issue 6).
  * One difference a program could see: a handler's backtrace contains privbox's trampoline.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -42,8 +42,8 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 
-_Static_assert(PB_EXEC_SIGMASK == 4, "sigmask.S tests pb_hook_exec+16");
-/* The ucontext_t layout sigmask.S writes (glibc's oRBX... constants). */
+_Static_assert(PB_EXEC_SIGMASK == 4, "wrappers/setjmp_context.S tests pb_hook_exec+16");
+/* The ucontext_t layout wrappers/setjmp_context.S writes (glibc's oRBX... constants). */
 #define PB_UC_GREG(r) (__builtin_offsetof(ucontext_t, uc_mcontext.gregs) + 8 * (r))
 _Static_assert(PB_UC_GREG(REG_RBX) == 0x80 && PB_UC_GREG(REG_RBP) == 0x78 &&
                PB_UC_GREG(REG_R12) == 0x48 && PB_UC_GREG(REG_R15) == 0x60 &&
@@ -65,7 +65,7 @@ _Static_assert(__builtin_offsetof(struct __jmp_buf_tag, __mask_was_saved) == 64 
 volatile int pb_sigmask_tracking;
 static volatile int pb_sigmask_off;
 static PB_TLS uint64_t pb_mask, pb_mask_valid;
-PB_TLS uint64_t pb_mask_epoch; /* also bumped by pb_start_context in sigmask.S */
+PB_TLS uint64_t pb_mask_epoch; /* also bumped by pb_start_context in wrappers/setjmp_context.S */
 
 static inline void pb_epoch_bump(void)
 {
@@ -206,9 +206,9 @@ int pb_slow_pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
     return (int)-pb_sigmask_route(how, (const uint64_t *)set, (uint64_t *)old, 1, PB_SITE);
 }
 
-/* ---- setjmp/longjmp and swapcontext (their register work is in sigmask.S) ---------------------- */
+/* ---- setjmp/longjmp and swapcontext (their register work is in wrappers/setjmp_context.S) ---------------------- */
 
-/* glibc's own, where sigmask.S jumps when privbox has nothing to do. */
+/* glibc's own, where wrappers/setjmp_context.S jumps when privbox has nothing to do. */
 __attribute__((used)) PB_HIDDEN void *pb_real___sigsetjmp, *pb_real_swapcontext, *pb_real_setcontext;
 
 PB_HIDDEN void *pb_setcontext_resolve(void);
@@ -220,8 +220,8 @@ void *pb_setcontext_resolve(void)
 
 static void pb_patch_fresh_contexts(const ucontext_t *ucp);
 
-/* Finishes __sigsetjmp after sigmask.S saved the registers exactly as glibc does; returns 0 to
- * the program (sigmask.S jumps here, so this returns straight to setjmp's caller). */
+/* Finishes __sigsetjmp after wrappers/setjmp_context.S saved the registers exactly as glibc does; returns 0 to
+ * the program (wrappers/setjmp_context.S jumps here, so this returns straight to setjmp's caller). */
 PB_HIDDEN int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site);
 int pb_sigsetjmp_finish(struct __jmp_buf_tag *env, int savemask, uintptr_t site)
 {
@@ -252,9 +252,9 @@ int pb_swapcontext_mask(ucontext_t *oucp, const ucontext_t *ucp, uintptr_t site)
  * uc_link with glibc's internal setcontext: a mask change privbox would not see. So before a
  * context made by makecontext is first entered through privbox, the return address its function
  * will use (the word its saved stack pointer points at, glibc's __start_context) is replaced by
- * pb_start_context (sigmask.S), which bumps the epoch and jumps on to glibc's. The same is done for
+ * pb_start_context (wrappers/setjmp_context.S), which bumps the epoch and jumps on to glibc's. The same is done for
  * the contexts its uc_link chain leads to, which glibc enters without privbox. */
-uintptr_t pb_glibc_start_context; /* read by sigmask.S */
+uintptr_t pb_glibc_start_context; /* read by wrappers/setjmp_context.S */
 extern char pb_start_context[] PB_HIDDEN;
 
 static void pb_dummy_context(void) {}
@@ -286,7 +286,7 @@ static void pb_patch_fresh_contexts(const ucontext_t *ucp)
     }
 }
 
-/* Called by setcontext in sigmask.S before jumping to glibc's: it sets the mask itself. */
+/* Called by setcontext in wrappers/setjmp_context.S before jumping to glibc's: it sets the mask itself. */
 PB_HIDDEN void pb_setcontext_before(const ucontext_t *ucp);
 void pb_setcontext_before(const ucontext_t *ucp)
 {

@@ -18,7 +18,7 @@
  * before they return; what they create is a temporary file next to its target and, for a cache,
  * the missing directories of its path (mode 0700).
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <dlfcn.h>
 #include <elf.h>

@@ -1,5 +1,5 @@
 /*
- * exec_vdso_random.c — getrandom(2) through the kernel's own vDSO implementation
+ * executors/vdso_random.c — getrandom(2) through the kernel's own vDSO implementation
  * (__vdso_getrandom, Linux 6.11+), per thread, without entering the kernel.
  *
  * Why the answer equals the kernel's: it is the kernel's code. The vDSO generates bytes from a
@@ -26,7 +26,7 @@
  * (SIGSEGV) where the syscall would return EFAULT; glibc 2.41 and later have the same behaviour
  * natively, since they call the vDSO themselves.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <errno.h>
 #include <pthread.h>

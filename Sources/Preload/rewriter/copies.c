@@ -18,7 +18,7 @@
  *
  * Why the program observes the same thing. The copy runs the original's instructions in the
  * original's order on the same data; each replaced `syscall` returns what the kernel would (the
- * executor's argument, exec_identity.c) with the registers and flags the kernel keeps
+ * executor's argument, executors/identity.c) with the registers and flags the kernel keeps
  * (copy_entries.S). What differs is where the code is: return addresses pushed from the copy point
  * into it. So that unwinding (C++ exceptions, pthread_cancel, backtrace) still crosses these
  * frames, the function's unwind table entry is translated to the copy's addresses and registered
@@ -53,8 +53,8 @@
  * read+execute (pb_patch_entry has the fallback), before main() and while this is the only
  * thread.
  */
-#include "exec_identity.h"
-#include "executor.h"
+#include "executors/identity.h"
+#include "executors/executor.h"
 
 #include <capstone/capstone.h>
 #include <cpuid.h>
@@ -168,7 +168,7 @@ static void *pb_copy_entry_for(unsigned nr, int is_inline)
  * A call site's fast path, emitted in the copy just before the site's call to its stub: the load
  * pb_copy_call_NAME (copy_entries.S) would make, inline, so that a served call costs a load and a
  * branch instead of a call, an indirect jump and a return. It is that entry's logic, instruction
- * for instruction, and so exact for the same reasons (exec_identity.c): the value's word is read
+ * for instruction, and so exact for the same reasons (executors/identity.c): the value's word is read
  * once, atomically; only a valid word (bit 63) is served, its low 32 bits zero-extended into rax,
  * and the call is skipped; anything else (nothing cached, a vfork or identity change in flight,
  * executors stopped by a seccomp filter: all of them clear the valid bit) falls through to the

@@ -8,7 +8,7 @@
  * the routes (PB_DEFINE_ROUTED_WRAPPER, executor.h); calls from unrouted sites are counted or
  * passed through exactly like the other wrappers.
  */
-#include "exec_identity.h"
+#include "executors/identity.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -65,7 +65,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
  * The identity wrappers' entry: before the usual stub, a path for the one site per wrapper that
  * accelerate mode makes its fast site (pb_fast_NAME: the first route installed for that call).
  * A call from there whose value is cached (a vfork or an identity change in flight invalidates
- * every value first, see exec_identity.c) is answered here, without a C frame: a getpid loop then
+ * every value first, see executors/identity.c) is answered here, without a C frame: a getpid loop then
  * runs at the cost of any call into a preloaded library (3.1 ns here, against 2.8-3.1 ns for a
  * preloaded function that returns a constant). Everything else jumps to the plain entry stub
  * (pb_plain_NAME). rcx, rdx are free: these functions take no argument (getsid, which takes one, has the
@@ -124,7 +124,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
 /*
  * getrandom's entry: for its fast site (the first getrandom route), a thread that already has its
  * vDSO state calls the vDSO from here, with the program's own three arguments and the state,
- * without the C path's route probe: the same call pb_vdso_getrandom (exec_vdso_random.c) makes,
+ * without the C path's route probe: the same call pb_vdso_getrandom (executors/vdso_random.c) makes,
  * so the same answer. The per-thread sample count is decremented as the C path does, and a call
  * it picks for sampling, a thread with no state yet, or any other site takes the plain stub. The
  * vDSO is entered with the stack aligned as at any call; its -errno becomes errno and -1.

@@ -23,8 +23,8 @@
  * indirect branch but the gate's, no bare syscall). A copy the kernel refuses is built again as
  * an ordinary copy (copies.c). Registering needs CAP_SYS_ADMIN, and only then does the kernel tell
  * the gate's address: for other users this executor is simply absent. */
-#include "internal.h"
-#include "executor.h"
+#include "sys/internal.h"
+#include "executors/executor.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -43,7 +43,7 @@
  * registered at its first wrapped call (the kernel does not pass dispatch on to new threads),
  * so its inline calls before that are not seen.
  */
-#include "internal.h"
+#include "sys/internal.h"
 
 #include <errno.h>
 #include <link.h>

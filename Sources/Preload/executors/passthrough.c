@@ -1,11 +1,11 @@
 /*
- * exec_passthrough.c — the default executor: the call goes to libc's own wrapper, unchanged.
+ * executors/passthrough.c — the default executor: the call goes to libc's own wrapper, unchanged.
  *
  * Why the answer equals the kernel's: it is the kernel's (libc makes the syscall). Every site
  * without a route, every call an executor declines, and every site where sampling found an
  * executor slower than this runs here. It needs no state and nothing invalidates it.
  */
-#include "executor.h"
+#include "executors/executor.h"
 
 #include <sys/syscall.h>
 
