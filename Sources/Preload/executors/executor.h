@@ -198,7 +198,6 @@ struct stat;
 int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen) PB_HIDDEN;
 void pb_auto_begin(void) PB_HIDDEN;
 void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
-extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
 void pb_fast_sites_update(void) PB_HIDDEN;
 int pb_is_fast_site(uintptr_t site) PB_HIDDEN;
