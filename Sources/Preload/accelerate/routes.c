@@ -256,7 +256,7 @@ static void pb_read_calibration_file(void)
 {
     /* In a mapped page, not on the program's stack (8.5 KiB; the constructor runs this, on the
      * main thread's stack, which a program may have made small). The file is trusted as the
-     * caches are (pb_open_trusted_cache_file, runtime.c): it decides which executors run. */
+     * caches are (pb_open_trusted_cache_file, sys/cache.c): it decides which executors run. */
     struct pb_calibration_scratch { char path[PB_PATH_MAX], buf[4096], machine[256]; };
     struct pb_calibration_scratch *m = pb_map(sizeof *m);
     if (!m)

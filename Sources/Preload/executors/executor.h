@@ -212,7 +212,6 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                          size_t module_count, const struct pb_plan_site *sites,
                          size_t site_count) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
-void pb_cache_file_write(const char *path, const void *buf, size_t len) PB_HIDDEN;
 /* Whether the profile (as fstat'ed) was validated whole before, in this version; and recording
  * that it was (plan_cache.c). */
 struct stat;
