@@ -20,11 +20,12 @@ let package = Package(
     ],
     targets: [
         // The parts of the C core that Swift also uses: configuration parsing, the snapshot ABI
-        // shared with the preload, and measurement helpers for `privbox doctor`. The interposers
+        // shared with the preload, measurement helpers for `privbox doctor`, the raw system call,
+        // hex encoding and the cache directory's one rule (cache_path.c). The interposers
         // themselves are compiled only into libprivbox.so (see scripts/build).
         .target(
             name: "CShim",
-            sources: ["config.c", "measure.c", "probe.c", "launch.c", "files.c"],
+            sources: ["config.c", "measure.c", "probe.c", "launch.c", "files.c", "raw_syscall.c", "hex.c", "cache_path.c"],
             cSettings: [.define("_GNU_SOURCE")]
         ),
         .target(name: "Profiler"),

@@ -77,10 +77,9 @@ static int pbs_find_debuginfo(Dwfl_Module *mod, void **userdata, const char *mod
     GElf_Addr vaddr;
     int len = dwfl_module_build_id(mod, &bits, &vaddr);
     if (len > 1 && len < 100) {
-        size_t n = (size_t)snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", bits[0]);
-        for (int i = 1; i < len; i++)
-            n += (size_t)snprintf(path + n, sizeof path - n, "%02x", bits[i]);
-        snprintf(path + n, sizeof path - n, ".debug");
+        char id[200];
+        pb_hex_encode(bits, (size_t)len, id);
+        snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
         int fd = pbs_open_regular(path, ignored, sizeof ignored);
         if (fd >= 0) {
             *debuginfo_file_name = strdup(path);
@@ -163,8 +162,8 @@ struct pbs_module *pbs_open(const char *path, const char *expected_build_id, cha
         GElf_Addr vaddr;
         int len = dwfl_module_build_id(mod, &bits, &vaddr);
         char hex[256] = "";
-        for (int i = 0; i < len && i < 100; i++)
-            snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+        if (len > 0)
+            pb_hex_encode(bits, len < 100 ? (size_t)len : 100, hex);
         if (strcmp(hex, expected_build_id) != 0) {
             snprintf(err, errlen, "%s on disk is build %s, the profile recorded %s", path,
                      hex[0] ? hex : "(none)", expected_build_id);

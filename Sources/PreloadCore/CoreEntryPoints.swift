@@ -53,15 +53,12 @@ public func privboxCoreCheckProfile(_ path: UnsafePointer<CChar>?, _ exe: Unsafe
     return checkedProfile(String(cString: path), exe: String(cString: exe), buildID: id, err, errlen).0
 }
 
+/// Lower-case hex of the bytes: pb_hex_encode (Sources/CShim/hex.c), the encoder the preload
+/// writes build-ids with, so that both sides spell them alike.
 func hex(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
+    var out = [CChar](repeating: 0, count: bytes.count * 2 + 1)
+    if let base = bytes.baseAddress { pb_hex_encode(base, bytes.count, &out) }
+    return String(cString: out)
 }
 
 private func report(_ message: String, _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) {

@@ -202,14 +202,12 @@ extension StringProtocol {
 /// process; the result is printed and cached where the preload reads it (routes.c), keyed by the
 /// kernel and CPU it was measured on.
 enum Calibration {
-    /// Where the preload reads it (pb_cache_path in Sources/Preload/runtime.c): only an
-    /// absolute XDG_CACHE_HOME or HOME counts.
-    static var cachePath: String {
-        if let xdg = getenv("XDG_CACHE_HOME").map({ String(cString: $0) }), xdg.hasPrefix("/") {
-            return xdg + "/privbox/calibration"
-        }
-        let home = getenv("HOME").map { String(cString: $0) } ?? ""
-        return (home.hasPrefix("/") ? home : "/tmp") + "/.cache/privbox/calibration"
+    /// Where the preload reads it: pb_cache_path (Sources/CShim/cache_path.c), the one rule for
+    /// both (only an absolute XDG_CACHE_HOME or HOME counts); nil when there is no cache directory.
+    static var cachePath: String? {
+        var path = [CChar](repeating: 0, count: Int(PB_PATH_MAX))
+        guard pb_cache_path("calibration", &path, path.count) == 0 else { return nil }
+        return String(cString: path)
     }
 
     static func run() throws {
@@ -244,6 +242,9 @@ enum Calibration {
         // in directories nobody else can write; existing ones are left as they are). The file is
         // written like a profile: a private new file renamed over a missing path or a regular
         // file, and anything else there (a symbolic link above all) refused.
+        guard let cachePath else {
+            throw CLIError("the calibration cannot be cached: neither XDG_CACHE_HOME nor HOME is an absolute path")
+        }
         let dir = String(cachePath.prefix(upTo: cachePath.lastIndex(of: "/")!))
         var prefix = ""
         for part in dir.split(separator: "/") {

@@ -109,6 +109,23 @@ typedef int (*pb_core_plan_fn)(const char *path, const char *exe, const uint8_t 
                                size_t module_cap, size_t *module_count, struct pb_plan_site *sites,
                                size_t site_cap, size_t *site_count, char *err, size_t errlen);
 
+/* ---- shared by the preload, the core and the CLI --------------------------------------------- */
+
+/* The raw system call every part of the preload uses, without going through any wrapper (no
+ * interposer, errno untouched): returns the kernel's value (-errno on error). raw_syscall.c. */
+long pb_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+
+/* The n bytes as 2n lower-case hex digits and a NUL into out (2n+1 bytes). hex.c. */
+void pb_hex_encode(const uint8_t *bytes, size_t n, char *out);
+
+/* Where privbox's caches live (cache_path.c), the one rule for the preload and the CLI:
+ * $XDG_CACHE_HOME/privbox, else $HOME/.cache/privbox; only an absolute directory counts, as the
+ * XDG specification says, and with neither there is no cache. The root is base + suffix: 0, or -1
+ * when there is none. */
+int pb_cache_root(const char **base, const char **suffix);
+/* The root + "/" + leaf into out: 0, or -1 when there is no root or it is too long. */
+int pb_cache_path(const char *leaf, char *out, size_t len);
+
 /* ---- measurement helpers for `privbox doctor` and the benchmarks ----------------------------- */
 
 /* Median over `batches` of the mean cost, in TSC cycles, of one raw `syscall` instruction
@@ -117,8 +134,6 @@ double pb_measure_raw_syscall_cycles(int batches, int iterations);
 double pb_measure_function_call_cycles(int batches, int iterations);
 /* TSC cycles per nanosecond, measured against CLOCK_MONOTONIC over about `ms` milliseconds. */
 double pb_measure_cycles_per_ns(int ms);
-/* Raw syscall without going through any wrapper: returns the kernel's value (-errno on error). */
-long pb_raw_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 
 /*
  * Every file the preload reads, and every module file the CLI's symbolizer opens, is opened by

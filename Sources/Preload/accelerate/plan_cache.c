@@ -9,9 +9,9 @@
  * read; the core (which validates the profile and reports a bad one) runs again. Files live in
  * $XDG_CACHE_HOME/privbox/plans (or ~/.cache/privbox/plans), mode 0600, written atomically.
  * A plan decides which call sites are rewritten, so it must be as trusted as the program's code:
- * it is read only through pb_open_trusted_cache_file (runtime.c: the user's, writable by nobody
+ * it is read only through pb_open_trusted_cache_file (sys/cache.c: the user's, writable by nobody
  * else, down a chain of such directories from the cache root), and written only in place of a
- * missing or regular file in such a directory (pb_cache_file_write, also the copies' writer).
+ * missing or regular file in such a directory (pb_cache_file_write, sys/cache.c).
  *
  * Format (text): "privbox-plan/3 <modules> <sites>", then one line per module
  * "<build-id or -> <path>", then one line per site "<module> <offset in hex> <syscall nr>
@@ -120,37 +120,8 @@ int pb_plan_cache_read(const char *path, struct pb_plan_module *modules, size_t 
         return 0;
     int ok = pb_read_trusted_cache_file(path, 0, buf, PB_PLAN_MAX_BYTES) > 0 &&
              pb_plan_parse(buf, modules, module_cap, module_count, sites, site_cap, site_count);
-    pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
+    pb_unmap(buf, PB_PLAN_MAX_BYTES);
     return ok;
-}
-
-/* Writes a cache file atomically (a temporary file renamed over it), mode 0600, creating its
- * directories; a failure leaves no file. Only in a directory that pb_cache_dir_open trusts (a
- * cache written where it would not be read is no use), and only in place of a missing or regular
- * file: a FIFO, device or link put at its name stays (its reader says so; this says nothing more).
- * Raw system calls only. */
-void pb_cache_file_write(const char *path, const void *buf, size_t len)
-{
-    char why[256], tmp[320];
-    const char *name, *kind;
-    long dir = pb_cache_dir_open(path, 1, &name, why, sizeof why);
-    if (dir < 0) {
-        pb_log(PB_LOG_DEBUG, "not cached in %s: %s", path, why[0] ? why : "a directory is missing");
-        return;
-    }
-    int n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", name, (long)pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0));
-    long fd = n > 0 && (size_t)n < sizeof tmp && pb_replaceable((int)dir, name, &kind)
-                  ? pb_raw_syscall6(SYS_openat, dir, (long)tmp,
-                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0)
-                  : -1;
-    if (fd >= 0) {
-        pb_raw_syscall6(SYS_fchmod, fd, 0600, 0, 0, 0, 0); /* exactly 0600 whatever the umask */
-        long written = pb_write_all((int)fd, buf, len);
-        pb_raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-        if (written != 0 || pb_replace_regular((int)dir, tmp, name, &kind) != 0)
-            pb_raw_syscall6(SYS_unlinkat, dir, (long)tmp, 0, 0, 0, 0);
-    }
-    pb_raw_syscall6(SYS_close, dir, 0, 0, 0, 0, 0);
 }
 
 void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules, size_t module_count,
@@ -174,7 +145,7 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                                  (unsigned long long)sites[i].calls);
     if (used < PB_PLAN_MAX_BYTES)
         pb_cache_file_write(path, buf, used);
-    pb_raw_syscall6(SYS_munmap, (long)buf, PB_PLAN_MAX_BYTES, 0, 0, 0, 0);
+    pb_unmap(buf, PB_PLAN_MAX_BYTES);
 }
 
 /*

@@ -256,7 +256,7 @@ static void pb_read_calibration_file(void)
 {
     /* In a mapped page, not on the program's stack (8.5 KiB; the constructor runs this, on the
      * main thread's stack, which a program may have made small). The file is trusted as the
-     * caches are (pb_open_trusted_cache_file, runtime.c): it decides which executors run. */
+     * caches are (pb_open_trusted_cache_file, sys/cache.c): it decides which executors run. */
     struct pb_calibration_scratch { char path[PB_PATH_MAX], buf[4096], machine[256]; };
     struct pb_calibration_scratch *m = pb_map(sizeof *m);
     if (!m)
@@ -269,6 +269,7 @@ static void pb_read_calibration_file(void)
     char *line = m->buf, *nl = strchr(line, '\n');
     if (!nl || (size_t)(nl - line) != strlen(m->machine) || memcmp(line, m->machine, (size_t)(nl - line)))
         goto out; /* measured on another machine or kernel: ignored */
+    pb_log(PB_LOG_DEBUG, "calibration read from %s", m->path);
     for (line = nl + 1; *line; line = nl + 1) {
         nl = strchr(line, '\n');
         if (!nl)
@@ -283,17 +284,7 @@ static void pb_read_calibration_file(void)
                 pb_exec_calibrated_off[e] = 1;
     }
 out:
-    pb_raw_syscall6(SYS_munmap, (long)m, sizeof *m, 0, 0, 0, 0);
-}
-
-static void pb_hex(const uint8_t *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
+    pb_unmap(m, sizeof *m);
 }
 
 struct pb_base_search { struct pb_plan_module *modules; size_t count; uint64_t *bases; const char *exe; };
@@ -309,7 +300,7 @@ static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
         struct pb_module_record loaded = {0};
         char id[2 * PB_BUILD_ID_MAX + 1];
         pb_build_id(info, &loaded);
-        pb_hex(loaded.build_id, loaded.build_id_len, id);
+        pb_hex_encode(loaded.build_id, loaded.build_id_len, id);
         if (id[0] && s->modules[m].build_id[0] && strcmp(id, s->modules[m].build_id) != 0) {
             pb_log(PB_LOG_INFO, "%s is another build than the profiled one; its sites pass through",
                    path);
@@ -368,7 +359,7 @@ int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
     static char cache[PB_PATH_MAX + 64];
     char id_hex[2 * PB_BUILD_ID_MAX + 1];
     cache[0] = '\0';
-    pb_hex(build_id, build_id_len, id_hex);
+    pb_hex_encode(build_id, build_id_len, id_hex);
     int cached = pb_plan_cache_path(profile, id_hex, cache, sizeof cache) == 0 &&
                  pb_plan_cache_read(cache, modules, module_cap, &module_count, sites, site_cap,
                                     &site_count);
@@ -428,7 +419,7 @@ int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
     }
     pb_copies_install(copy, ncopy);
     if (copy)
-        pb_raw_syscall6(SYS_munmap, (long)copy, (long)(site_count * sizeof *copy + 1), 0, 0, 0, 0);
+        pb_unmap(copy, site_count * sizeof *copy + 1);
     pb_routes_publish();
     if (pb_proc.log_level >= PB_LOG_INFO) {
         atexit(pb_routes_report);
@@ -444,12 +435,11 @@ int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
 #define PB_AUTO_WARMUP_NS 50000000ull /* 50 ms */
 #define PB_AUTO_MIN_CALLS 200u
 
-volatile int pb_auto_warming;
 
 void pb_auto_begin(void)
 {
     pb_read_calibration();
-    pb_auto_warming = 1;
+    pb_counting_warmup = pb_auto_maybe_decide; /* profile/counting.c calls it while warming up */
     pb_counting = 1;
     pb_hooks_update();
 }
@@ -458,7 +448,7 @@ void pb_auto_maybe_decide(uint64_t now_ns)
 {
     if (now_ns < pb_proc.start_ns + PB_AUTO_WARMUP_NS)
         return;
-    if (!__atomic_exchange_n(&pb_auto_warming, 0, __ATOMIC_ACQ_REL))
+    if (!__atomic_exchange_n(&pb_counting_warmup, (void (*)(uint64_t))0, __ATOMIC_ACQ_REL))
         return; /* another thread decided */
     pb_in_privbox++;
     int routed = 0;
@@ -546,7 +536,7 @@ void pb_calibration_machine(char *out, size_t len)
         }
     }
     if (buf)
-        pb_raw_syscall6(SYS_munmap, (long)buf, (long)cap, 0, 0, 0, 0);
+        pb_unmap(buf, cap);
     snprintf(out, len, "privbox-calibration/1 %s %s | %s", u.release, u.machine, cpu);
 }
 

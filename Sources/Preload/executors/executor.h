@@ -198,7 +198,6 @@ struct stat;
 int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen) PB_HIDDEN;
 void pb_auto_begin(void) PB_HIDDEN;
 void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
-extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
 void pb_fast_sites_update(void) PB_HIDDEN;
 int pb_is_fast_site(uintptr_t site) PB_HIDDEN;
@@ -213,7 +212,6 @@ void pb_plan_cache_write(const char *path, const struct pb_plan_module *modules,
                          size_t module_count, const struct pb_plan_site *sites,
                          size_t site_count) PB_HIDDEN;
 enum pb_executor_id pb_executor_for_syscall(unsigned nr) PB_HIDDEN;
-void pb_cache_file_write(const char *path, const void *buf, size_t len) PB_HIDDEN;
 /* Whether the profile (as fstat'ed) was validated whole before, in this version; and recording
  * that it was (plan_cache.c). */
 struct stat;

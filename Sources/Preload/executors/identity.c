@@ -191,7 +191,7 @@ static const char *pb_identity_start(void)
     if (p < 0 && p > -4096)
         return "no memory for the cache page";
     if (pb_raw_syscall6(SYS_madvise, p, 4096, MADV_WIPEONFORK, 0, 0, 0) != 0) {
-        pb_raw_syscall6(SYS_munmap, p, 4096, 0, 0, 0, 0);
+        pb_unmap((void *)p, 4096);
         return "this kernel has no MADV_WIPEONFORK (Linux 4.14+)";
     }
     if (!pb_map_written("/proc/self/uid_map") || !pb_map_written("/proc/self/gid_map"))

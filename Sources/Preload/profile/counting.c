@@ -23,20 +23,27 @@
  * errors by calls/checked, so they are estimates; call counts are exact.
  *
  * Stacks: a site's first call, and then at most one call per PB_STACK_INTERVAL_NS (ns of
- * CLOCK_MONOTONIC) per thread, has its stack captured by the unwinder runtime.c loads in profile
+ * CLOCK_MONOTONIC) per thread, has its stack captured by the unwinder loaded in profile
  * mode. The clock is only looked at every 32nd call, so the sampler costs a decrement on the
  * other calls. Calls made while a stack is being captured (the unwinder's own, or a signal
  * handler's) are not counted: they are privbox's, or would nest an unwind inside an unwind.
  */
-#include "executors/executor.h"
+#include "profile/counting.h"
+#include "profile/inline_discovery.h"
+#include "sys/hash.h"
+#include "sys/log.h"
+#include "sys/memory.h"
+#include "sys/process.h"
 
+#include <dlfcn.h>
 #include <errno.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unwind.h>
 
 PB_TLS struct pb_thread_table *pb_my_table;
 PB_TLS int pb_in_privbox;
 int (*pb_backtrace)(void **buffer, int size);
+void (*volatile pb_counting_warmup)(uint64_t now_ns);
 
 static struct pb_thread_table *pb_head;
 static uint32_t pb_table_count;
@@ -52,13 +59,11 @@ static inline void pb_bump(uint64_t *counter, uint64_t by)
 
 static struct pb_thread_table *pb_table_create(void)
 {
-    long p = pb_raw_syscall6(SYS_mmap, 0, (long)sizeof(struct pb_thread_table),
-                             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p < 0 && p > -4096) {
+    struct pb_thread_table *t = pb_map(sizeof *t);
+    if (!t) {
         pb_no_table = 1;
         return 0;
     }
-    struct pb_thread_table *t = (struct pb_thread_table *)p;
     t->tid = (pid_t)pb_raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
     t->index = __atomic_fetch_add(&pb_table_count, 1, __ATOMIC_RELAXED);
     t->rng = (uint32_t)(pb_cycles() ^ ((uint64_t)t->tid * 0x9E3779B9u)) | 1u;
@@ -98,9 +103,9 @@ static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int samp
     int truncated = depth > PB_STACK_DEPTH || n == (int)(sizeof ips / sizeof *ips);
     if (depth > PB_STACK_DEPTH)
         depth = PB_STACK_DEPTH;
-    uint64_t hash = 0xcbf29ce484222325ull ^ (uint64_t)sampled;
-    for (int i = 0; i < depth; i++)
-        hash = (hash ^ (uint64_t)(uintptr_t)ips[first + i]) * 0x100000001b3ull;
+    /* FNV-1a over the frames' bytes (sys/hash.h): a capture is rare (a site's first call, then at
+     * most one per PB_STACK_INTERVAL_NS), and the unwind before it costs far more. */
+    uint64_t hash = pb_fnv1a(PB_FNV_OFFSET ^ (uint64_t)sampled, &ips[first], (size_t)depth * sizeof *ips);
     hash |= 1; /* 0 marks an empty slot */
     uint32_t h = (uint32_t)(hash >> 40);
     for (uint32_t i = 0; i < 16; i++) {
@@ -173,12 +178,13 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
     }
     pb_bump(&slot->calls, 1);
 
-    if (PB_UNLIKELY(pb_auto_warming)) {
+    void (*warmup)(uint64_t now_ns) = pb_counting_warmup;
+    if (PB_UNLIKELY(warmup != 0)) {
         /* auto mode: the warm-up ends at the first clock look after PB_AUTO_WARMUP_NS. The
          * routes are then chosen inside this call (routes.c). */
         if (--t->stack_countdown == 0) {
             t->stack_countdown = PB_STACK_CHECK_EVERY;
-            pb_auto_maybe_decide(pb_monotonic_ns());
+            warmup(pb_monotonic_ns());
         }
     } else if (pb_backtrace) {
         if (PB_UNLIKELY(claimed)) {
@@ -244,4 +250,60 @@ void pb_tables_reset_after_fork(void)
     __atomic_store_n(&pb_table_count, 0, __ATOMIC_RELAXED);
     pb_my_table = 0;
     pb_no_table = 0;
+}
+
+void pb_after_fork_child(void)
+{
+    /* Async-signal-safe: fork() may be called from a signal handler, and this runs inside it. */
+    pb_tables_reset_after_fork();
+    pb_proc.pid = pb_raw_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    pb_proc.start_ns = pb_monotonic_ns();
+    pb_proc.start_cycles = pb_cycles();
+    if (pb_inline_on)
+        pb_inline_after_fork_child();
+}
+
+/* Stacks come from the unwinder of libgcc (libgcc_s.so.1, _Unwind_Backtrace over .eh_frame),
+ * loaded only in profile mode so that the other modes pay nothing for it.
+ *
+ * Why not libunwind: on its first unwind, libunwind (1.6, Debian 12) opens a pipe through which it
+ * validates memory by writing to it. Those two descriptors take the program's lowest free numbers
+ * (3 and 4), so every descriptor the program opens afterwards has a different number than in a
+ * native run (CPython's test_pass_fds_redirected caught it), and libunwind later reads from and
+ * writes to those numbers even after the program has closed them and reused them for its own
+ * files. Denying it the pipe makes it unwind nothing. libgcc's unwinder opens no descriptor. */
+static int (*pb_gcc_unwind_backtrace)(_Unwind_Trace_Fn, void *);
+static uintptr_t (*pb_gcc_get_ip)(struct _Unwind_Context *);
+
+struct pb_trace { void **ips; int n, max; };
+
+static _Unwind_Reason_Code pb_trace_frame(struct _Unwind_Context *ctx, void *arg)
+{
+    struct pb_trace *t = arg;
+    uintptr_t ip = pb_gcc_get_ip(ctx);
+    if (!ip || t->n >= t->max)
+        return _URC_END_OF_STACK;
+    t->ips[t->n++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+
+static int pb_gcc_backtrace(void **buffer, int size)
+{
+    struct pb_trace t = {buffer, 0, size};
+    pb_gcc_unwind_backtrace(pb_trace_frame, &t);
+    return t.n;
+}
+
+void pb_load_unwinder(void)
+{
+    void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+        pb_gcc_unwind_backtrace = (int (*)(_Unwind_Trace_Fn, void *))dlsym(lib, "_Unwind_Backtrace");
+        pb_gcc_get_ip = (uintptr_t (*)(struct _Unwind_Context *))dlsym(lib, "_Unwind_GetIP");
+    }
+    if (!pb_gcc_unwind_backtrace || !pb_gcc_get_ip) {
+        pb_log(PB_LOG_INFO, "libgcc_s.so.1 has no unwinder: profiles will have no stacks");
+        return;
+    }
+    pb_backtrace = pb_gcc_backtrace;
 }

@@ -43,10 +43,13 @@
  * registered at its first wrapped call (the kernel does not pass dispatch on to new threads),
  * so its inline calls before that are not seen.
  */
-#include "sys/internal.h"
+#include "profile/inline_discovery.h"
+#include "profile/counting.h"
+#include "sys/kernel_abi.h"
+#include "sys/own_text.h"
+#include "sys/process.h"
 
 #include <errno.h>
-#include <link.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -86,38 +89,6 @@ static uint32_t pb_inline_threads_spent;
 /* Per signal: privbox took SIGSYS out of the sa_mask the program gave (restored when it reads
  * its action back). */
 static volatile unsigned char pb_sigsys_stripped[65];
-
-/* The handler returns through this rt_sigreturn, inside libprivbox.so's allowed region: glibc's
- * __restore_rt, outside it, would itself be dispatched while the selector says BLOCK. (The fusion
- * executor's SIGSYS handler returns through it too.) */
-__asm__(".text\n"
-        ".globl pb_inline_restorer\n"
-        ".hidden pb_inline_restorer\n"
-        ".type pb_inline_restorer, @function\n"
-        ".p2align 4\n"
-        "pb_inline_restorer:\n"
-        "    movq $15, %rax\n" /* SYS_rt_sigreturn */
-        "    syscall\n"
-        "    hlt\n"
-        ".size pb_inline_restorer, .-pb_inline_restorer\n");
-
-static int pb_find_own_text(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    uintptr_t probe = (uintptr_t)data;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-            continue;
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (probe >= start && probe < start + ph->p_memsz) {
-            pb_text_start = start;
-            pb_text_len = ph->p_memsz;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static inline void pb_set_selector(unsigned char v)
 {
@@ -311,15 +282,6 @@ static void pb_inline_sigsys(int sig, siginfo_t *si, void *context)
     pb_set_selector(pb_sud_depth == 0 && pb_sud_state == PB_INLINE_ACTIVE && pb_inline_on
                         ? PB_SUD_BLOCK : PB_SUD_ALLOW);
     errno = saved_errno;
-}
-
-int pb_sud_region(uintptr_t *start, uintptr_t *len)
-{
-    if (!pb_text_len)
-        dl_iterate_phdr(pb_find_own_text, (void *)(uintptr_t)pb_inline_sigsys);
-    *start = pb_text_start;
-    *len = pb_text_len;
-    return pb_text_len ? 0 : -1;
 }
 
 int pb_inline_start(char *why, size_t why_len)

@@ -14,11 +14,13 @@
  * symbolic link at the target (PRIVBOX_PROFILE=/dev/null, run as root, would otherwise replace the
  * machine's /dev/null with a 0600 file) is left exactly as it is, with one line saying so. The
  * checks and the rename go through one descriptor of the target's directory (pb_replace_regular
- * in runtime.c says what race is left). It touches nothing else: the temporary file, and the
+ * in sys/files.c says what race is left). It touches nothing else: the temporary file, and the
  * target.
  */
-#include "sys/internal.h"
-#include "sys/syscall_names.h"
+#include "profile/inline_discovery.h"
+#include "profile/snapshot.h"
+#include "sys/files.h"
+#include "sys/syscall_name.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +47,8 @@ static void pb_flush(struct pb_out *o)
     o->used = 0;
 }
 
-static void pb_put(struct pb_out *o, const char *s, size_t len)
+/* len bytes of s to the output buffer, flushed to the file whenever it fills. */
+static void pb_out_append(struct pb_out *o, const char *s, size_t len)
 {
     while (len) {
         if (o->used == sizeof o->buf)
@@ -60,7 +63,7 @@ static void pb_put(struct pb_out *o, const char *s, size_t len)
     }
 }
 
-static void pb_puts(struct pb_out *o, const char *s) { pb_put(o, s, strlen(s)); }
+static void pb_puts(struct pb_out *o, const char *s) { pb_out_append(o, s, strlen(s)); }
 
 static void pb_put_u64(struct pb_out *o, uint64_t v)
 {
@@ -72,7 +75,7 @@ static void pb_put_u64(struct pb_out *o, uint64_t v)
     char out[24];
     for (int i = 0; i < n; i++)
         out[i] = digits[n - 1 - i];
-    pb_put(o, out, (size_t)n);
+    pb_out_append(o, out, (size_t)n);
 }
 
 static void pb_put_i64(struct pb_out *o, int64_t v)
@@ -108,22 +111,22 @@ static int pb_utf8_len(const unsigned char *s)
 /* A JSON string. Paths are bytes, not text: a byte that is not valid UTF-8 becomes U+FFFD. */
 static void pb_put_string(struct pb_out *o, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     pb_puts(o, "\"");
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
-            pb_put(o, e, 2);
+            pb_out_append(o, e, 2);
             p++;
         } else if (*p < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            pb_put(o, e, 6);
+            char e[7] = {'\\', 'u', '0', '0'};
+            pb_hex_encode(p, 1, e + 4);
+            pb_out_append(o, e, 6);
             p++;
         } else {
             int n = pb_utf8_len(p);
             if (n) {
-                pb_put(o, (const char *)p, (size_t)n);
+                pb_out_append(o, (const char *)p, (size_t)n);
                 p += n;
             } else {
                 pb_puts(o, "\\ufffd");
@@ -171,11 +174,9 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
         pb_puts(o, i ? ",\n        {\"path\": " : "\n        {\"path\": ");
         pb_put_string(o, m->path);
         pb_puts(o, ", \"build_id\": \"");
-        static const char hex[] = "0123456789abcdef";
-        for (uint32_t b = 0; b < m->build_id_len; b++) {
-            char h[2] = {hex[m->build_id[b] >> 4], hex[m->build_id[b] & 15]};
-            pb_put(o, h, 2);
-        }
+        char id[2 * PB_BUILD_ID_MAX + 1];
+        pb_hex_encode(m->build_id, m->build_id_len, id);
+        pb_puts(o, id);
         pb_puts(o, "\"}");
     }
     pb_puts(o, s->module_count ? "\n      ],\n" : "],\n");
@@ -185,7 +186,7 @@ static void pb_write_json(struct pb_out *o, const struct pb_snapshot *s)
         /* A trapped call is counted under nr + PB_INLINE_NR (inline_discovery.c). */
         int trapped = s->inline_discovery && r->syscall_nr >= PB_INLINE_NR;
         unsigned nr = trapped ? r->syscall_nr - PB_INLINE_NR : r->syscall_nr;
-        const char *name = nr < 1024 ? pb_syscall_names[nr] : 0;
+        const char *name = pb_syscall_assigned_name(nr);
         char fallback[32];
         if (!name) {
             snprintf(fallback, sizeof fallback, "syscall_%u", nr);
@@ -316,10 +317,4 @@ int pb_write_profile_file(const struct pb_snapshot *s, char *err, size_t errlen)
         return -1;
     }
     return 0;
-}
-
-const char *pb_syscall_name(unsigned nr)
-{
-    const char *name = nr < 1024 ? pb_syscall_names[nr] : 0;
-    return name ? name : "syscall";
 }
