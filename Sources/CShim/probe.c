@@ -21,8 +21,10 @@
 int pb_probe_syscall_user_dispatch(void)
 {
     /* Switching dispatch off when it is already off is a no-op where SUD exists (5.11+), and
-     * fails with EINVAL where the kernel lacks CONFIG_GENERIC_ENTRY/SUD. */
-    return prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) == 0 ? 0 : errno;
+     * fails with EINVAL where the kernel lacks CONFIG_GENERIC_ENTRY/SUD. Raw: in libprivbox.so a
+     * call to prctl() would be privbox's own wrapper, and errno stays the program's. */
+    long r = pb_raw_syscall6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0, 0);
+    return r == 0 ? 0 : (int)-r;
 }
 
 int pb_probe_rseq(void)
