@@ -243,6 +243,9 @@ struct pb_copies_installed { struct pb_copy_alias *aliases; size_t alias_count, 
  * out (zeroed by the caller) gets the route aliases, to be freed with pb_copies_installed_free. */
 void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_copies_installed *out) PB_HIDDEN;
 void pb_copies_installed_free(struct pb_copies_installed *out) PB_HIDDEN;
+/* Where a copy's call entry for call nr continues when the cache cannot answer: the wrapper's
+ * plain entry (registered by the start-up, before the plan; rewriter/stubs.c says why). */
+void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry) PB_HIDDEN;
 void pb_copies_report(void) PB_HIDDEN;
 /* The kernel gate (rewriter/kernel_gate.c): the gate's address when this process may box its copies
  * (a privbox kernel, CAP_SYS_ADMIN, PRIVBOX_GATE not off), else 0. */

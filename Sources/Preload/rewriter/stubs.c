@@ -14,7 +14,8 @@
 
 /* ---- the entries a site stub calls (copy_entries.S) ------------------------------------------- */
 
-#define PB_COPY_ENTRY(name) extern char pb_copy_inline_##name[] PB_HIDDEN, pb_copy_call_##name[] PB_HIDDEN;
+#define PB_COPY_ENTRY(name) extern char pb_copy_inline_##name[] PB_HIDDEN, pb_copy_call_##name[] PB_HIDDEN; \
+    extern void *pb_copy_call_wrapper_##name PB_HIDDEN;
 PB_COPY_ENTRY(getpid)
 PB_COPY_ENTRY(getuid)
 PB_COPY_ENTRY(geteuid)
@@ -23,19 +24,26 @@ PB_COPY_ENTRY(getegid)
 PB_COPY_ENTRY(getpgrp)
 PB_COPY_ENTRY(gettid)
 
-/* which: the value's word in the identity page (PB_ID_*), or -1 for gettid (the thread's own). */
+/* which: the value's word in the identity page (PB_ID_*), or -1 for gettid (the thread's own).
+ * wrapper: where the call entry continues when the cache cannot answer, the wrapper's plain entry
+ * (wrappers/interpose_routed.c, pb_plain_NAME), which serves, fills or samples the call by the
+ * route of the copy's return address, as the call did before it was copied. The wrappers are
+ * above the rewriter, so it does not name them: the start-up (runtime.c, which sees both layers)
+ * registers them with pb_copies_set_call_wrapper before the plan builds any copy. Until one is
+ * registered, no call site of that value gets a stub (pb_copy_entry_for says none). */
 static const struct {
     unsigned nr;
     int which;
     void *inline_entry, *call_entry;
+    void **wrapper;
 } pb_copy_entries[] = {
-    {SYS_getpid, PB_ID_PID, pb_copy_inline_getpid, pb_copy_call_getpid},
-    {SYS_getuid, PB_ID_UID, pb_copy_inline_getuid, pb_copy_call_getuid},
-    {SYS_geteuid, PB_ID_EUID, pb_copy_inline_geteuid, pb_copy_call_geteuid},
-    {SYS_getgid, PB_ID_GID, pb_copy_inline_getgid, pb_copy_call_getgid},
-    {SYS_getegid, PB_ID_EGID, pb_copy_inline_getegid, pb_copy_call_getegid},
-    {SYS_getpgrp, PB_ID_PGRP, pb_copy_inline_getpgrp, pb_copy_call_getpgrp},
-    {SYS_gettid, -1, pb_copy_inline_gettid, pb_copy_call_gettid},
+    {SYS_getpid, PB_ID_PID, pb_copy_inline_getpid, pb_copy_call_getpid, &pb_copy_call_wrapper_getpid},
+    {SYS_getuid, PB_ID_UID, pb_copy_inline_getuid, pb_copy_call_getuid, &pb_copy_call_wrapper_getuid},
+    {SYS_geteuid, PB_ID_EUID, pb_copy_inline_geteuid, pb_copy_call_geteuid, &pb_copy_call_wrapper_geteuid},
+    {SYS_getgid, PB_ID_GID, pb_copy_inline_getgid, pb_copy_call_getgid, &pb_copy_call_wrapper_getgid},
+    {SYS_getegid, PB_ID_EGID, pb_copy_inline_getegid, pb_copy_call_getegid, &pb_copy_call_wrapper_getegid},
+    {SYS_getpgrp, PB_ID_PGRP, pb_copy_inline_getpgrp, pb_copy_call_getpgrp, &pb_copy_call_wrapper_getpgrp},
+    {SYS_gettid, -1, pb_copy_inline_gettid, pb_copy_call_gettid, &pb_copy_call_wrapper_gettid},
 };
 
 static const __typeof__(pb_copy_entries[0]) *pb_copy_entry(unsigned nr)
@@ -49,7 +57,14 @@ static const __typeof__(pb_copy_entries[0]) *pb_copy_entry(unsigned nr)
 void *pb_copy_entry_for(unsigned nr, int is_inline)
 {
     const __typeof__(pb_copy_entries[0]) *e = pb_copy_entry(nr);
-    return !e ? 0 : is_inline ? e->inline_entry : e->call_entry;
+    return !e ? 0 : is_inline ? e->inline_entry : *e->wrapper ? e->call_entry : 0;
+}
+
+void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry)
+{
+    const __typeof__(pb_copy_entries[0]) *e = pb_copy_entry(nr);
+    if (e)
+        *e->wrapper = wrapper_entry;
 }
 
 /*
