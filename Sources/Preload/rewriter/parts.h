@@ -135,7 +135,6 @@ int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count
 /* The entry (copy_entries.S) that serves call nr at a syscall instruction (is_inline) or at a
  * call to its wrapper; 0 if none. */
 void *pb_copy_entry_for(unsigned nr, int is_inline) PB_HIDDEN;
-#define PB_FAST_PATH_MAX 64
 /* A call site's inline fast path (stubs.c says what it is and why it is exact). */
 int pb_call_fast_path(uint8_t *o, uint64_t at, unsigned nr, uint64_t count) PB_HIDDEN;
 /* Writes the stub of a site at st (PB_COPY_STUB_BYTES, its last 8 the entry's address); `back`

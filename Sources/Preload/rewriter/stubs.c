@@ -86,6 +86,7 @@ void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry)
  * there is none (no identity page, or no thread pointer offset that fits), or -1 if `count` is
  * out of reach of a 32-bit displacement from `at` (only known when o is given).
  */
+#define PB_FAST_PATH_MAX 64
 int pb_call_fast_path(uint8_t *o, uint64_t at, unsigned nr, uint64_t count)
 {
     const __typeof__(pb_copy_entries[0]) *e = pb_copy_entry(nr);
