@@ -4,8 +4,9 @@
  * part of the rewriter that uses capstone's types, instruction ids and operand details.
  *
  * May touch: capstone's library and handle (loaded here, closed by pb_decoder_unload). Uses sys/
- * only. Decoding allocates in capstone's own way (its instruction buffers, in the program's heap,
- * as before this file existed): one buffer per decoder, not one per instruction.
+ * only. Decoding allocates in capstone's own way (its instruction buffers, in the program's heap):
+ * one buffer per decoder, not one per instruction; only the displacement probe below decodes
+ * into buffers of capstone's own (cs_disasm), freed at once.
  */
 #include "rewriter/parts.h"
 

@@ -104,10 +104,8 @@ struct pb_insn {
 /* A site that gets a stub. Stored as it is in the decode cache, like struct pb_insn. */
 struct pb_stub_plan { uint64_t site; unsigned nr; int is_inline; long insn; };
 
+/* A requested site; executor: the one the plan chose for it (struct pb_copy_request). */
 struct pb_copy_site_req { uint64_t site; unsigned nr; int is_inline; enum pb_executor_id executor; };
-
-/* Room for the routes of the calls in the copies (install.c gives them to the caller). */
-struct pb_copies_installed;
 
 struct pb_copy_job {
     uint64_t fn, size;

@@ -17,6 +17,7 @@
 
 /* ---- while copying ------------------------------------------------------------------------------ */
 
+/* Why the function is not copied: kept in job->why (for the decode cache) and logged. */
 void pb_refuse(struct pb_copy_job *job, const char *fmt, ...)
 {
     va_list ap;

@@ -36,6 +36,7 @@ static int pb_find_module_tables(struct dl_phdr_info *info, size_t size, void *d
     return 0;
 }
 
+/* The module holding s->fn: its load address, .eh_frame_hdr and dynamic section. */
 void pb_module_tables_find(struct pb_module_tables *s)
 {
     s->eh_frame_hdr = s->bias = 0;
@@ -87,6 +88,7 @@ static const char *pb_got_symbol(uint64_t fn, uint64_t slot)
     return 0;
 }
 
+/* The function a call instruction reaches through its PLT entry or GOT slot, by name, or 0. */
 const char *pb_call_symbol(struct pb_decoder *d, uint64_t fn, uint64_t target, int direct)
 {
     if (!direct) /* call *slot(%rip) */
@@ -106,8 +108,8 @@ const char *pb_call_symbol(struct pb_decoder *d, uint64_t fn, uint64_t target, i
     return 0;
 }
 
-/* Not when another preloaded library (an interposer before privbox, e.g. fakeroot's getuid)
- * defines it first. */
+/* Whether `name` resolves, for the program, to privbox's own wrapper: not when another preloaded
+ * library (an interposer before privbox, e.g. fakeroot's getuid) defines it first. */
 int pb_resolves_to_privbox(const char *name)
 {
     Dl_info mine, theirs;

@@ -218,8 +218,9 @@ static int pb_read_cie(const uint8_t *fde, struct pb_fde_info *out, const char *
     return 0;
 }
 
-/* 1 found, 0 none (the function has no unwind information, like the original's), -1 present but
- * not in a form this file translates. */
+/* The unwind entry of [fn, fn+size): 1 found, 0 none (the function has no unwind information,
+ * like the original's), -1 present but not in a form this file translates. With size 0, the
+ * entry whose range holds the address fn, whatever its bounds. */
 int pb_find_fde(uint64_t fn, uint64_t size, struct pb_fde_info *out, const char **why)
 {
     const uint8_t *fde = 0;
@@ -264,9 +265,10 @@ int pb_find_fde(uint64_t fn, uint64_t size, struct pb_fde_info *out, const char 
     return 1;
 }
 
-/* A jump to another function's first instruction (a tail call) or to a PLT entry cannot; anything
- * else is a part of this function placed elsewhere (GCC's .cold parts), which jumps back into the
- * original at places this file does not see. */
+/* Whether a jump out of the function to `target` may come back into it: a jump to another
+ * function's first instruction (a tail call) or to a PLT entry cannot; anything else is a part
+ * of this function placed elsewhere (GCC's .cold parts), which jumps back into the
+ * original at places the function's own decoding does not see (decode.c checks those parts). */
 int pb_jump_may_return(uint64_t target)
 {
     struct pb_fde_info fi;
@@ -281,7 +283,8 @@ int pb_jump_may_return(uint64_t target)
     return !(b[0] == 0xff && b[1] == 0x25); /* jmp *slot(%rip): a PLT entry */
 }
 
-/* A stripped program keeps .eh_frame: its FDEs give each function's range where no symbol does. */
+/* The bounds of the function holding `address` from its unwind entry (a stripped program keeps
+ * .eh_frame: its FDEs give each function's range where no symbol does). */
 int pb_unwind_bounds(uint64_t address, uint64_t *fn, uint64_t *size)
 {
     struct pb_fde_info fi;
