@@ -415,9 +415,14 @@ int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
         if (copy && pb_proc.copies && (identity || boxed) && pb_copy_repays(s, boxed, label))
             copy[ncopy++] = (struct pb_copy_request){bias, s->function_offset, s->function_size,
                                                      s->offset, s->syscall_nr, (int)s->is_inline,
-                                                     file, modules[s->module].build_id, s->function};
+                                                     file, modules[s->module].build_id, s->function, e};
     }
-    pb_copies_install(copy, ncopy);
+    struct pb_copies_installed installed = {0};
+    pb_copies_install(copy, ncopy, &installed);
+    /* Calls in the copies return into them: the routed ones get a route there too. */
+    for (size_t i = 0; i < installed.alias_count; i++)
+        pb_route_alias(installed.aliases[i].site, installed.aliases[i].copy_site);
+    pb_copies_installed_free(&installed);
     if (copy)
         pb_unmap(copy, site_count * sizeof *copy + 1);
     pb_routes_publish();

@@ -218,7 +218,7 @@ struct stat;
 int pb_profile_known_valid(const struct stat *profile) PB_HIDDEN;
 void pb_profile_remember_valid(const struct stat *profile) PB_HIDDEN;
 
-/* ---- instrumented copies (copies.c) ---------------------------------------------------------- */
+/* ---- instrumented copies (rewriter/install.c) ------------------------------------------------ */
 
 struct pb_copy_request {
     uint64_t bias;            /* the module's load address */
@@ -230,9 +230,20 @@ struct pb_copy_request {
     const char *module;       /* for the log */
     const char *build_id;     /* the module's (hex), keying the decode cache */
     const char *function;
+    enum pb_executor_id executor; /* the site's (the caller resolves it): named in the report */
 };
-/* Builds the copies of the functions holding these sites (before main, from the constructor). */
-void pb_copies_install(const struct pb_copy_request *reqs, size_t n) PB_HIDDEN;
+/* Each call in a copy returns to a new address (copy_site), which needs a route like the one at
+ * the original return address (site), if that has one: pb_copies_install hands the pairs back
+ * and the caller adds the routes (the rewriter does not call into accelerate/). */
+struct pb_copy_alias { uint64_t site, copy_site; };
+struct pb_copies_installed { struct pb_copy_alias *aliases; size_t alias_count, alias_cap; };
+/* Builds the copies of the functions holding these sites (before main, from the constructor);
+ * out (zeroed by the caller) gets the route aliases, to be freed with pb_copies_installed_free. */
+void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_copies_installed *out) PB_HIDDEN;
+void pb_copies_installed_free(struct pb_copies_installed *out) PB_HIDDEN;
+/* Where a copy's call entry for call nr continues when the cache cannot answer: the wrapper's
+ * plain entry (registered by the start-up, before the plan; rewriter/stubs.c says why). */
+void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry) PB_HIDDEN;
 void pb_copies_report(void) PB_HIDDEN;
 /* The kernel gate (rewriter/kernel_gate.c): the gate's address when this process may box its copies
  * (a privbox kernel, CAP_SYS_ADMIN, PRIVBOX_GATE not off), else 0. */

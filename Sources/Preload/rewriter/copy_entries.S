@@ -1,12 +1,12 @@
 /*
- * copy_entries.S — what the call sites of an instrumented copy (copies.c) jump to.
+ * rewriter/copy_entries.S — what the call sites of an instrumented copy (stubs.c) jump to.
  *
  * Two kinds of entry per identity value (getpid, getuid, geteuid, getgid, getegid, getpgrp,
  * gettid), each answering from the identity executor's cache (executors/identity.c says why a valid
  * cached value is the kernel's answer; these entries serve only valid values and otherwise fill
  * the cache through the same C code as the wrappers, or make the call):
  *
- *  - pb_copy_inline_NAME replaces a `syscall` instruction. Its site stub (copies.c) moved the
+ *  - pb_copy_inline_NAME replaces a `syscall` instruction. Its site stub (stubs.c) moved the
  *    stack pointer below the red zone and called it; everything the kernel would preserve is
  *    preserved here: every register except rax (the result), rcx and r11 (which the kernel
  *    clobbers too: they hold other values than the kernel's return address and flags, which no
@@ -17,8 +17,10 @@
  *    again, and the stub, back at the program's stack pointer, executes the `syscall` itself.
  *  - pb_copy_call_NAME replaces a call to libc's wrapper (the C calling convention: rcx, rdx,
  *    r8-r11 and the flags are the callee's). A cached value is returned; anything else continues
- *    in the wrapper's own entry, whose route for this return address (copies.c adds one) serves,
- *    fills or samples the call as for any routed site.
+ *    in the wrapper's own entry, whose route for this return address (the copy's calls get one:
+ *    emit.c hands them to the plan, which adds them) serves, fills or samples the call as for any
+ *    routed site. The wrappers are above the rewriter: that entry's address is not named here but
+ *    registered at start-up (pb_copy_call_wrapper_NAME, stubs.c says by whom).
  *
  * The slow path (nothing cached) calls C: it saves the registers the kernel would keep and the
  * SSE registers (libprivbox is compiled without AVX, so the upper halves are never touched),
@@ -153,7 +155,6 @@ pb_copy_inline_\name:
     ret
     .size pb_copy_inline_\name, .-pb_copy_inline_\name
 
-    .hidden pb_plain_\name
     .globl pb_copy_call_\name
     .hidden pb_copy_call_\name
     .type pb_copy_call_\name, @function
@@ -162,8 +163,19 @@ pb_copy_call_\name:
     \load
     movl %eax, %eax
     ret
-3:  jmp pb_plain_\name
+3:  jmp *pb_copy_call_wrapper_\name(%rip)
     .size pb_copy_call_\name, .-pb_copy_call_\name
+
+    /* The wrapper's plain entry, where a call the cache cannot answer continues (stubs.c). */
+    .bss
+    .p2align 3
+    .globl pb_copy_call_wrapper_\name
+    .hidden pb_copy_call_wrapper_\name
+    .type pb_copy_call_wrapper_\name, @object
+pb_copy_call_wrapper_\name:
+    .zero 8
+    .size pb_copy_call_wrapper_\name, 8
+    .text
 .endm
 
 .macro PB_COPY_ID name, nr, which

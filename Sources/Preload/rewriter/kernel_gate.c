@@ -1,6 +1,13 @@
-/* The kernel gate executor: with PRIVBOX_GATE=on, on a kernel with privbox's patch series
+/* rewriter/kernel_gate.c — the kernel-gate backend of the rewriter (not an executor: no
+ * pb_executor, no id): asking the kernel for the gate's address, the stub through which a boxed
+ * copy's `syscall` jumps to the gate, registering a copy's region with the kernel, and the gate's
+ * report at exit. With PRIVBOX_GATE=on, on a kernel with privbox's patch series
  * (kernel/patches), the instrumented copy of a function runs in a box, at CPL0 on the program's own stack and page
- * tables, and each of its `syscall` instructions becomes a jump to the kernel's gate.
+ * tables, and each of its `syscall` instructions becomes a jump to the kernel's gate (emit.c
+ * builds the copy).
+ *
+ * May touch: the gate's state (asked once), the regions handed to the kernel. Raw system calls;
+ * uses sys/ and Sources/CShim (the gate's probe and user API, privbox_shim.h).
  *
  * Why the result is the kernel's: it is the kernel's. The gate builds the same pt_regs that the
  * SYSCALL entry builds, and dispatches through the same syscall table. It returns with SYSCALL's
@@ -21,8 +28,8 @@
  *
  * The kernel verifies a region before it maps it (no privileged or segment instructions, no
  * indirect branch but the gate's, no bare syscall). A copy the kernel refuses is built again as
- * an ordinary copy (copies.c). Registering needs CAP_SYS_ADMIN, and only then does the kernel tell
- * the gate's address: for other users this executor is simply absent. */
+ * an ordinary copy (install.c). Registering needs CAP_SYS_ADMIN, and only then does the kernel tell
+ * the gate's address: for other users the gate is simply absent. */
 #include "sys/internal.h"
 #include "executors/executor.h"
 
