@@ -64,24 +64,6 @@ static int pb_decoded_sane(const struct pb_copy_job *job, const struct pb_insn *
 
 #define PB_COPY_CACHE_TAG "pbcopy/2"
 
-/* libprivbox.so's own build-id (hex), so that another build of privbox decodes afresh. */
-static int pb_own_build_id(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (uint64_t)pb_own_build_id >= lo && (uint64_t)pb_own_build_id < lo + ph->p_memsz) {
-            struct pb_module_record m = {0};
-            pb_build_id(info, &m);
-            uint64_t *h = data;
-            *h = pb_fnv1a(*h, m.build_id, m.build_id_len);
-            return 1;
-        }
-    }
-    return 0;
-}
-
 struct pb_copy_cache_head {
     char tag[8];
     uint64_t checksum; /* FNV-1a of everything after the head */
@@ -95,7 +77,10 @@ int pb_copy_cache_path(const struct pb_copy_job *job, char *out, size_t len)
     if (!job->build_id || !job->build_id[0])
         return -1;
     uint64_t h = PB_FNV_OFFSET;
-    dl_iterate_phdr(pb_own_build_id, &h);
+    /* libprivbox.so's own build-id, so that another build of privbox decodes afresh. */
+    struct pb_module_at own;
+    if (pb_module_at((uint64_t)(uintptr_t)pb_copy_cache_path, &own) == 0)
+        h = pb_fnv1a(h, own.build_id, own.build_id_len);
 #define PB_MIX(p, n) h = pb_fnv1a(h, (p), (size_t)(n))
     PB_MIX(PB_COPY_CACHE_TAG, sizeof PB_COPY_CACHE_TAG);
     PB_MIX(job->build_id, strlen(job->build_id));
@@ -145,7 +130,7 @@ void pb_copy_cache_write(const char *path, const struct pb_copy_job *job, int ve
     size_t used = (size_t)((uint8_t *)(in + head->count) - buf);
     head->checksum = pb_fnv1a(PB_FNV_OFFSET, &head->verdict, used - offsetof(struct pb_copy_cache_head, verdict));
     pb_cache_file_write(path, buf, used);
-    pb_raw_syscall6(SYS_munmap, (long)buf, (long)len, 0, 0, 0, 0);
+    pb_unmap(buf, len);
 }
 
 /* The cached verdict (0, 1 or 2, with the instructions and stubs for 1), or -1 with no usable file. */
@@ -180,7 +165,7 @@ int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct pb_insn
             insns[i].target += job->fn;
             if ((uint64_t)insns[i].off + insns[i].len > job->size ||
                 (insns[i].stub >= 0 && (uint32_t)insns[i].stub >= head->nstubs)) {
-                pb_raw_syscall6(SYS_munmap, (long)insns, (long)(head->count * sizeof *insns), 0, 0, 0, 0);
+                pb_unmap(insns, head->count * sizeof *insns);
                 goto out;
             }
         }
@@ -188,13 +173,13 @@ int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct pb_insn
             stubs[i] = st[i];
             stubs[i].site += job->fn;
             if (stubs[i].insn < 0 || (uint64_t)stubs[i].insn >= head->count) {
-                pb_raw_syscall6(SYS_munmap, (long)insns, (long)(head->count * sizeof *insns), 0, 0, 0, 0);
+                pb_unmap(insns, head->count * sizeof *insns);
                 goto out;
             }
         }
     }
     if (head->verdict == 1 && !pb_decoded_sane(job, insns, head->count, stubs, (int)head->nstubs)) {
-        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(head->count * sizeof *insns), 0, 0, 0, 0);
+        pb_unmap(insns, head->count * sizeof *insns);
         goto out;
     }
     memcpy(job->why, head->why, sizeof job->why);
@@ -206,6 +191,6 @@ int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct pb_insn
     *nstubs_out = head->verdict == 1 ? (int)head->nstubs : 0;
     verdict = (int)head->verdict;
 out:
-    pb_raw_syscall6(SYS_munmap, (long)buf, (long)cap, 0, 0, 0, 0);
+    pb_unmap(buf, cap);
     return verdict;
 }

@@ -214,7 +214,7 @@ int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count
 out:
     pb_decoder_close(&dec);
     if (verdict != 1 && insns) {
-        pb_raw_syscall6(SYS_munmap, (long)insns, (long)(cap * sizeof *insns), 0, 0, 0, 0);
+        pb_unmap(insns, cap * sizeof *insns);
         insns = 0;
     }
     job->insns_bytes = insns ? cap * sizeof *insns : 0;

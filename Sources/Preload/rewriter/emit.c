@@ -398,10 +398,10 @@ int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
     b.region = b.counts = b.eh_map = 0;
 out:
     if (b.region)
-        pb_raw_syscall6(SYS_munmap, (long)b.region, (long)b.region_len, 0, 0, 0, 0);
+        pb_unmap(b.region, b.region_len);
     if (b.counts)
-        pb_raw_syscall6(SYS_munmap, (long)b.counts, 4096, 0, 0, 0, 0);
+        pb_unmap(b.counts, 4096);
     if (b.eh_map)
-        pb_raw_syscall6(SYS_munmap, (long)b.eh_map, (long)b.eh_len, 0, 0, 0, 0);
+        pb_unmap(b.eh_map, b.eh_len);
     return copied;
 }

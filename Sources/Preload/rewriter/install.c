@@ -86,7 +86,7 @@ int pb_aliases_reserve(struct pb_copies_installed *out, size_t more)
         return 0;
     if (out->aliases) {
         memcpy(grown, out->aliases, out->alias_count * sizeof *grown);
-        pb_raw_syscall6(SYS_munmap, (long)out->aliases, (long)(out->alias_cap * sizeof *grown), 0, 0, 0, 0);
+        pb_unmap(out->aliases, out->alias_cap * sizeof *grown);
     }
     out->aliases = grown;
     out->alias_cap = cap;
@@ -102,7 +102,7 @@ void pb_alias_add(struct pb_copies_installed *out, uint64_t site, uint64_t copy_
 void pb_copies_installed_free(struct pb_copies_installed *out)
 {
     if (out->aliases)
-        pb_raw_syscall6(SYS_munmap, (long)out->aliases, (long)(out->alias_cap * sizeof *out->aliases), 0, 0, 0, 0);
+        pb_unmap(out->aliases, out->alias_cap * sizeof *out->aliases);
     out->aliases = 0;
     out->alias_count = out->alias_cap = 0;
 }
@@ -127,32 +127,15 @@ static int pb_single_threaded(void)
     return p[0] == '1' && p[1] == ' ';
 }
 
-struct pb_exec_search { uint64_t lo, hi; int inside; };
-
-static int pb_find_exec_segment(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    struct pb_exec_search *s = data;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && s->lo >= lo && s->hi <= lo + ph->p_memsz) {
-            s->inside = 1;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Whether [fn, fn+size) lies in one executable segment of a loaded module: bounds from a plan are
  * checked before a byte of them is read. */
 static int pb_in_exec_segment(uint64_t fn, uint64_t size)
 {
-    struct pb_exec_search s = {fn, fn + size, 0};
+    struct pb_module_at m;
     if (size == 0 || fn + size < fn)
         return 0;
-    dl_iterate_phdr(pb_find_exec_segment, &s);
-    return s.inside;
+    /* PT_LOAD segments do not overlap: the one holding fn is the only one that can hold the range. */
+    return pb_module_at(fn, &m) == 0 && (m.segment_flags & PF_X) && fn + size <= m.segment_end;
 }
 
 /* ---- one function ------------------------------------------------------------------------------ */
@@ -188,7 +171,7 @@ static int pb_copy_one(struct pb_copy_job *job)
     } else {
         if (!pb_decoder_load()) {
             pb_refuse(job, "libcapstone.so.4 cannot be loaded to decode it");
-            pb_raw_syscall6(SYS_munmap, (long)scratch, sizeof *scratch, 0, 0, 0, 0);
+            pb_unmap(scratch, sizeof *scratch);
             return 0;
         }
         verdict = pb_decode(job, &insns, &count, stubs, &nstubs);
@@ -203,8 +186,8 @@ static int pb_copy_one(struct pb_copy_job *job)
             copied = pb_build(job, insns, count, stubs, nstubs, 0);
     }
     if (insns)
-        pb_raw_syscall6(SYS_munmap, (long)insns, (long)job->insns_bytes, 0, 0, 0, 0);
-    pb_raw_syscall6(SYS_munmap, (long)scratch, sizeof *scratch, 0, 0, 0, 0);
+        pb_unmap(insns, job->insns_bytes);
+    pb_unmap(scratch, sizeof *scratch);
     return copied;
 }
 
@@ -277,7 +260,7 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_c
         return;
     unsigned char *done = pb_map(n);
     if (!done) {
-        pb_raw_syscall6(SYS_munmap, (long)job, sizeof *job, 0, 0, 0, 0);
+        pb_unmap(job, sizeof *job);
         return;
     }
     job->installed = out;
@@ -285,8 +268,8 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_c
     for (size_t i = 0; i < n; i++)
         if (!done[i] && pb_gather_job(job, reqs, n, i, done))
             copies += pb_copy_one(job);
-    pb_raw_syscall6(SYS_munmap, (long)job, sizeof *job, 0, 0, 0, 0);
-    pb_raw_syscall6(SYS_munmap, (long)done, (long)n, 0, 0, 0, 0);
+    pb_unmap(job, sizeof *job);
+    pb_unmap(done, n);
     /* The decoder, if a function was not in the cache, is not needed any more (libgcc_s stays:
      * it holds the registered entries). */
     pb_decoder_unload();

@@ -142,10 +142,6 @@ int pb_emit_site_stub(uint8_t *st, const struct pb_stub_plan *plan, uint64_t bac
 
 /* ---- which function a call reaches (symbols.c) ----------------------------------------------- */
 
-/* The tables of the loaded module holding an address. */
-struct pb_module_tables { uint64_t fn; uint64_t eh_frame_hdr; uint64_t bias; const ElfW(Dyn) *dynamic; };
-/* Fills s for the module holding s->fn (eh_frame_hdr 0 if it has none, all 0 if no module). */
-void pb_module_tables_find(struct pb_module_tables *s) PB_HIDDEN;
 /* The function a call instruction reaches through its PLT entry (direct) or GOT slot, by name,
  * or 0. Decodes the PLT entry with d. */
 const char *pb_call_symbol(struct pb_decoder *d, uint64_t fn, uint64_t target, int direct) PB_HIDDEN;

@@ -55,10 +55,10 @@ uint8_t *pb_map_near(uint64_t near, size_t len)
             if (p == (long)best)
                 out = (uint8_t *)p;
             else if (p >= 0 || p < -4095) /* a kernel that ignores MAP_FIXED_NOREPLACE */
-                pb_raw_syscall6(SYS_munmap, p, (long)len, 0, 0, 0, 0);
+                pb_unmap((void *)p, len);
         }
     }
-    pb_raw_syscall6(SYS_munmap, (long)maps, (long)cap, 0, 0, 0, 0);
+    pb_unmap(maps, cap);
     return out;
 }
 

@@ -58,7 +58,7 @@ static int pb_copied_reserve(void)
         return 0;
     if (pb_copied) {
         memcpy(grown, pb_copied, pb_copied_count * sizeof *grown);
-        pb_raw_syscall6(SYS_munmap, (long)pb_copied, (long)(pb_copied_cap * sizeof *grown), 0, 0, 0, 0);
+        pb_unmap(pb_copied, pb_copied_cap * sizeof *grown);
     }
     pb_copied = grown;
     pb_copied_cap = cap;

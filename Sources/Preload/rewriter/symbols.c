@@ -1,6 +1,6 @@
 /*
  * rewriter/symbols.c — which function a call instruction of a copied function reaches: the
- * loaded module's tables (dl_iterate_phdr), its GOT relocations and dynamic symbols, its PLT
+ * loaded module's tables (pb_module_at, sys/modules.c), its GOT relocations and dynamic symbols, its PLT
  * entries; and whether a name resolves to privbox's own wrapper. decode.c stubs a call only when
  * it goes straight to the wrapper of the profiled call.
  *
@@ -12,44 +12,12 @@
 #include <dlfcn.h>
 #include <string.h>
 
-static int pb_find_module_tables(struct dl_phdr_info *info, size_t size, void *data)
-{
-    struct pb_module_tables *s = data;
-    uint64_t hdr = 0;
-    int inside = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uint64_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && s->fn >= lo && s->fn < lo + ph->p_memsz)
-            inside = 1;
-        if (ph->p_type == PT_GNU_EH_FRAME)
-            hdr = lo;
-        if (ph->p_type == PT_DYNAMIC)
-            s->dynamic = (const ElfW(Dyn) *)lo;
-    }
-    if (inside) {
-        s->eh_frame_hdr = hdr;
-        s->bias = info->dlpi_addr;
-        return 1;
-    }
-    s->dynamic = 0;
-    return 0;
-}
-
-/* The module holding s->fn: its load address, .eh_frame_hdr and dynamic section. */
-void pb_module_tables_find(struct pb_module_tables *s)
-{
-    s->eh_frame_hdr = s->bias = 0;
-    s->dynamic = 0;
-    dl_iterate_phdr(pb_find_module_tables, s);
-}
-
 /* The dynamic symbol whose GOT slot is at `slot` (a JUMP_SLOT or GLOB_DAT relocation of the module
  * holding `fn`), or 0. */
 static const char *pb_got_symbol(uint64_t fn, uint64_t slot)
 {
-    struct pb_module_tables s = {fn, 0, 0, 0};
-    pb_module_tables_find(&s);
+    struct pb_module_at s; /* zeroed when no module holds fn */
+    pb_module_at(fn, &s);
     if (!s.dynamic)
         return 0;
     uint64_t jmprel = 0, pltrelsz = 0, rela = 0, relasz = 0, symtab = 0, strtab = 0;

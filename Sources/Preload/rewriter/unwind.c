@@ -118,8 +118,8 @@ static uint64_t pb_encoded(struct pb_reader *r, uint8_t enc, uint64_t data)
  * 1 with *fde, 0 none, -1 an index this file does not read (*why). */
 static int pb_indexed_fde(uint64_t fn, const uint8_t **fde, const char **why)
 {
-    struct pb_module_tables s = {fn, 0, 0, 0};
-    pb_module_tables_find(&s);
+    struct pb_module_at s; /* zeroed when no module holds fn */
+    pb_module_at(fn, &s);
     if (!s.eh_frame_hdr)
         return 0;
     const uint8_t *h = (const uint8_t *)s.eh_frame_hdr;
