@@ -10,7 +10,7 @@
 ///
 /// A site of a profile symbolized by `privbox profile` also carries the bounds and name of the
 /// function holding it, so that accelerate mode can build an instrumented copy of that function
-/// (Sources/Preload/rewriter/copies.c); an inline `syscall` instruction can be served only that way.
+/// (Sources/Preload/rewriter/); an inline `syscall` instruction can be served only that way.
 public struct PlanSite: Hashable {
     public var modulePath: String
     public var buildID: String

@@ -89,7 +89,7 @@ enum Doctor {
         out.append(Finding("syscall user dispatch", availability(pb_probe_syscall_user_dispatch())
                     + (pb_probe_syscall_user_dispatch() == 0 ? " (used by privbox profile --inline)" : "")))
         out.append(Finding("rseq", availability(pb_probe_rseq())))
-        // What accelerate mode's instrumented copies need (Sources/Preload/rewriter/copies.c).
+        // What accelerate mode's instrumented copies need (Sources/Preload/rewriter/).
         var missing: [String] = []
         for lib in ["libcapstone.so.4", "libgcc_s.so.1"] {
             if let h = dlopen(lib, RTLD_NOW | RTLD_LOCAL) { dlclose(h) } else { missing.append(lib) }

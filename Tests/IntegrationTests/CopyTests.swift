@@ -1,4 +1,4 @@
-// Instrumented copies (Sources/Preload/rewriter/copies.c) on programs/copies.c: a loop profiled with
+// Instrumented copies (Sources/Preload/rewriter/) on programs/copies.c: a loop profiled with
 // `privbox profile --inline` runs, under `privbox run`, from a copy of its function whose syscall
 // instructions and wrapper calls go to the identity executor; the program's output is the same as
 // natively, and the report at exit (PRIVBOX_LOG=info) says which sites were served and how often.

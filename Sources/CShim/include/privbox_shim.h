@@ -49,7 +49,7 @@ struct pb_config {
     int copies;            /* PRIVBOX_COPY: 0 turns off accelerate mode's instrumented copies;
                               1 (default) copies where the profiled calls repay the copy's
                               start-up cost; 2 (always) copies every eligible function (see
-                              Sources/Preload/rewriter/copies.c, routes.c) */
+                              Sources/Preload/rewriter/install.c, accelerate/routes.c) */
     int gate;              /* PRIVBOX_GATE: 1 (on) boxes copies through a privbox kernel's gate
                               when there is one; 0 (off, the default) never */
     int profile_path_set;  /* PRIVBOX_PROFILE was given */

@@ -143,7 +143,7 @@ int pb_copy_cache_read(const char *path, struct pb_copy_job *job, struct pb_insn
     if (!buf)
         return -1;
     /* Only a file of this user's that nobody else may write, in directories of the same kind
-     * (the trust check all caches share, runtime.c). */
+     * (the trust check all caches share, sys/cache.c). */
     long n = pb_read_trusted_cache_file(path, 0, (char *)buf, cap);
     const struct pb_copy_cache_head *head = (const struct pb_copy_cache_head *)buf;
     int verdict = -1;

@@ -1,5 +1,5 @@
 /*
- * copies.c — hot loops for accelerate mode's instrumented copies (Sources/Preload/rewriter/copies.c).
+ * copies.c — hot loops for accelerate mode's instrumented copies (Sources/Preload/rewriter/).
  *   inline N   raw `syscall` instructions: getpid, and a 1-byte write to stdout; every 64th
  *              iteration a getpid made with known values in every register the kernel keeps,
  *              the carry and overflow flags set and data in the red zone, all checked after it

@@ -1,5 +1,5 @@
 // copies_throw.cc — a C++ exception thrown through a frame that accelerate mode runs from an
-// instrumented copy (Sources/Preload/rewriter/copies.c registers the copy's unwind entry).
+// instrumented copy (Sources/Preload/rewriter/unwind.c registers the copy's unwind entry).
 //   copies_throw N   a loop of raw getpid calls that calls a function throwing at iteration N/2;
 //                    main catches it and prints how far the loop got
 #include <cstdio>
