@@ -19,6 +19,9 @@
  * the missing directories of its path (mode 0700).
  */
 #include "executors/executor.h"
+#include "executors/fusion.h"
+#include "accelerate/routes.h"
+#include "accelerate/plan_cache.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -40,7 +43,6 @@
 
 struct pb_process pb_proc;
 volatile int pb_counting;
-volatile int pb_hook_exec[8];
 
 uint64_t pb_monotonic_ns(void)
 {

@@ -29,6 +29,7 @@
  * handler's) are not counted: they are privbox's, or would nest an unwind inside an unwind.
  */
 #include "executors/executor.h"
+#include "accelerate/routes.h" /* pb_auto_warming, pb_auto_maybe_decide */
 
 #include <errno.h>
 #include <sys/mman.h>

@@ -55,6 +55,9 @@
  */
 #include "executors/identity.h"
 #include "executors/executor.h"
+#include "rewriter/copy_request.h"
+#include "accelerate/routes.h" /* pb_route_alias: the rewriter engineer turns this use around */
+#include "accelerate/plan_cache.h" /* pb_cache_file_write, until it is in sys/ */
 
 #include <capstone/capstone.h>
 #include <cpuid.h>

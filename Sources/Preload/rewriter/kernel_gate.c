@@ -25,6 +25,7 @@
  * the gate's address: for other users this executor is simply absent. */
 #include "sys/internal.h"
 #include "executors/executor.h"
+#include "rewriter/copy_request.h"
 
 #include <stdio.h>
 #include <string.h>
