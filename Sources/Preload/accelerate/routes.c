@@ -29,7 +29,7 @@
 #include "accelerate/calibration.h"
 #include "accelerate/plan_cache.h"
 #include "executors/identity.h"
-#include "executors/sigmask.h"
+#include "executors/records.h"
 #include "rewriter/copy_request.h"
 
 #include <dlfcn.h>
@@ -101,7 +101,8 @@ void pb_route_timed(struct pb_route *r, int native, uint64_t cycles)
 /* A seccomp filter being installed: from now on every call goes to the kernel, which applies it.
  * The flag is inherited by fork children, whose identity page is wiped: executors/identity.c's fill
  * checks the flag, so a child never caches again either.
- * Routes are turned off (the wrappers then pass through), no identity value is served or cached
+ * Routes are turned off (the wrappers then pass through), and the executors' records stop
+ * (executors/records.c, pb_executors_stop_records): no identity value is served or cached
  * again (the executor's change-in-flight count is raised and never lowered, which invalidates
  * every value: the copies' entries and the wrappers' fast paths then ask the kernel), and the
  * signal mask is no longer tracked. Auto mode's later decision routes nothing. */
@@ -112,8 +113,7 @@ void pb_executors_stop(const char *why)
     for (uint32_t i = 0; i < pb_route_used_count; i++)
         pb_routes[pb_route_used[i]].active = 0;
     pb_fast_sites_update();
-    pb_identity_change_begin();
-    pb_sigmask_disable(why);
+    pb_executors_stop_records(why);
     if (pb_route_used_count || pb_id)
         pb_log(PB_LOG_INFO, "executors stopped: %s", why);
 }
@@ -446,8 +446,8 @@ void pb_routes_report(void)
         pb_log(PB_LOG_INFO, "%s: %s %s; sampled %llu served (%.0f ns) and %llu native (%.0f ns)%s",
                r->label, pb_executors[r->executor]->name,
                pb_route_on(r) ? "on"
-               : r->executor == PB_EXEC_FUSION ? "off (no fused lseek site, or fusion turned off: see its line)"
-                                               : "turned off (slower than the syscall here)",
+               : pb_executors[r->executor]->route_off_note ? pb_executors[r->executor]->route_off_note
+                                                           : "turned off (slower than the syscall here)",
                (unsigned long long)r->served_samples, served,
                (unsigned long long)r->native_samples, native,
                pb_is_fast_site(r->site) ? "; fast entry (cached answers are not sampled)" : "");

@@ -65,8 +65,11 @@ struct pb_executor {
      * set): null keeps them; otherwise every one of its routes is turned off, and this says why
      * (one phrase, logged per route). */
     const char *(*keeps_routes)(const uint64_t *routed_nrs);
-    /* Its own lines in the exit report (PRIVBOX_LOG=info), called if it started. */
+    /* Its own lines in the exit report (PRIVBOX_LOG=info), called if it started; and what a route
+     * to it that is off says there (null: "turned off (slower than the syscall here)", sampling's
+     * verdict). */
     void (*report)(void);
+    const char *route_off_note;
 };
 
 extern const struct pb_executor pb_exec_passthrough PB_HIDDEN;

@@ -485,4 +485,5 @@ const struct pb_executor pb_exec_fusion = {
     .plan_takes = pb_fuse_plan_takes,
     .keeps_routes = pb_fuse_keeps_routes,
     .report = pb_fuse_report,
+    .route_off_note = "off (no fused lseek site, or fusion turned off: see its line)",
 };

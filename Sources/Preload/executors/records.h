@@ -17,5 +17,12 @@ void pb_executors_see_clone(unsigned long flags) PB_HIDDEN;
  * calls pb_executors_raw_call_end(nr) after it (errno is the caller's to keep). */
 int pb_executors_raw_call_begin(long nr, long a1) PB_HIDDEN;
 void pb_executors_raw_call_end(long nr) PB_HIDDEN;
+/* Around a vfork (vfork.S, through wrappers/interpose_routed.c): the child borrows this thread's
+ * memory, thread-local storage and file descriptions. */
+void pb_executors_vfork_begin(void) PB_HIDDEN;
+void pb_executors_vfork_end(void) PB_HIDDEN;
+/* A seccomp filter is being installed (accelerate/routes.c, pb_executors_stop, after it set
+ * pb_executors_stopped): no identity value is served or cached again, the mask is not tracked. */
+void pb_executors_stop_records(const char *why) PB_HIDDEN;
 
 #endif

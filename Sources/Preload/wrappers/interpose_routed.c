@@ -18,7 +18,6 @@
 #include "executors/fusion.h"
 #include "executors/identity.h"
 #include "executors/records.h"
-#include "executors/sigmask.h"
 #include "executors/vdso.h"
 
 #include <errno.h>
@@ -223,18 +222,13 @@ PB_ID_CHANGERS(PB_ID_CHANGER)
 PB_HIDDEN void pb_vfork_before(void);
 void pb_vfork_before(void)
 {
-    pb_fuse_flush(); /* the child runs without dispatch, on the same file descriptions */
-    pb_sigmask_vfork_save();
-    pb_identity_vfork_begin();
+    pb_executors_vfork_begin();
 }
 
 PB_HIDDEN long pb_vfork_after(long r);
 long pb_vfork_after(long r)
 {
-    /* In the parent, the child has exec'd or exited; it ran on this thread's memory and TLS. */
-    pb_identity_vfork_end();
-    pb_sigmask_vfork_restore();
-    pb_sigmask_invalidate();
+    pb_executors_vfork_end();
     if (r < 0 && r > -4096) {
         errno = (int)-r;
         return -1;
