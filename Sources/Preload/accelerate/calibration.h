@@ -1,6 +1,8 @@
 /*
  * accelerate/calibration.h — the machine's calibration (`privbox doctor --calibrate`), read before
  * routes are installed (calibration.c).
+ *
+ * May use: executors/ and sys/ (declarations only).
  */
 #ifndef PRIVBOX_CALIBRATION_H
 #define PRIVBOX_CALIBRATION_H

@@ -1,6 +1,8 @@
 /*
  * accelerate/plan_cache.h — the executor plan of a (profile, program) pair cached on disk, and the
  * profile's validity remembered (plan_cache.c).
+ *
+ * May use: sys/ (declarations only).
  */
 #ifndef PRIVBOX_PLAN_CACHE_H
 #define PRIVBOX_PLAN_CACHE_H

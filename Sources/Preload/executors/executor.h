@@ -1,5 +1,5 @@
 /*
- * executor.h — the one protocol every executor implements, and the protocol's state: which
+ * executors/executor.h — the one protocol every executor implements, and the protocol's state: which
  * executors have started, which are routed, stopped or withdrawn, and the hooks their wrappers'
  * entry stubs test. What routes calls to executors (the per-site route table, sampling, the plan)
  * is accelerate's, above this layer (accelerate/routes.h); each executor's own entry points are in

@@ -2,6 +2,8 @@
  * executors/fusion.h — the fusion executor's entry points (executors/fusion.c says why its answers
  * are the kernel's): its two wrappers' attempts, and the flush that privbox's own raw system calls
  * make first.
+ *
+ * May use: executors/ and sys/ (declarations only).
  */
 #ifndef PRIVBOX_EXEC_FUSION_H
 #define PRIVBOX_EXEC_FUSION_H

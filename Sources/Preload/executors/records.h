@@ -3,6 +3,8 @@
  * syscall(), does to the records executors keep (identity's cache, the signal-mask record): the
  * one interface clone() and syscall() (wrappers/interpose_routed.c) ask, so that the wrappers only
  * route and each executor's knowledge stays in executors/.
+ *
+ * May use: executors/ and sys/ (declarations only).
  */
 #ifndef PRIVBOX_EXEC_RECORDS_H
 #define PRIVBOX_EXEC_RECORDS_H

@@ -2,6 +2,8 @@
  * executors/sigmask.h — the signal-mask executor's entry points (executors/sigmask.c says why its
  * answers are the kernel's): what its wrappers, vfork and syscall() call, and the record of the
  * program's signal handlers that fusion relies on.
+ *
+ * May use: executors/ and sys/ (declarations, and the inline serving path over the record).
  */
 #ifndef PRIVBOX_EXEC_SIGMASK_H
 #define PRIVBOX_EXEC_SIGMASK_H

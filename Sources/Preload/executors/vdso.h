@@ -1,7 +1,10 @@
 /*
  * executors/vdso.h — the entry points of the two vDSO executors (executors/vdso_random.c,
- * executors/vdso_clock.c say why their answers are the kernel's), and the state getrandom's
- * assembly fast entry (wrappers/interpose_routed.c) reads.
+ * executors/vdso_clock.c say why their answers are the kernel's). getrandom's assembly fast entry
+ * (wrappers/interpose_routed.c) also reads vdso_random.c's pb_vgetrandom, pb_vgetrandom_state_size
+ * and pb_vgetrandom_my_state, by name.
+ *
+ * May use: executors/ and sys/ (declarations only).
  */
 #ifndef PRIVBOX_EXEC_VDSO_H
 #define PRIVBOX_EXEC_VDSO_H

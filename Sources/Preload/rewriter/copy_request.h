@@ -3,6 +3,8 @@
  * instrumented copy (accelerate builds them from the plan), installing and reporting the copies,
  * and the kernel gate's registration (kernel_gate.c). Moved out of executors/executor.h, which now
  * holds the executor protocol only (issue 17); declarations only.
+ *
+ * May use: sys/ (declarations only).
  */
 #ifndef PRIVBOX_COPY_REQUEST_H
 #define PRIVBOX_COPY_REQUEST_H

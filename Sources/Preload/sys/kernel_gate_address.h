@@ -2,6 +2,8 @@
  * sys/kernel_gate_address.h — whether this process may use a privbox kernel's gate, and where it
  * is: kernel state, asked once (one prctl). The rewriter boxes its copies behind the gate; fusion
  * does not start where boxes make system calls dispatch cannot see.
+ *
+ * May use: sys/ and Sources/CShim (declarations only).
  */
 #ifndef PRIVBOX_KERNEL_GATE_ADDRESS_H
 #define PRIVBOX_KERNEL_GATE_ADDRESS_H

@@ -2,6 +2,8 @@
  * sys/own_text.h — libprivbox.so's own executable segment, the region Syscall User Dispatch lets
  * through (fusion's windows; inline discovery has its own copy of the lookup today,
  * profile/inline_discovery.c pb_sud_region), and an rt_sigreturn inside it for SA_RESTORER.
+ *
+ * May use: sys/ (declarations only).
  */
 #ifndef PRIVBOX_OWN_TEXT_H
 #define PRIVBOX_OWN_TEXT_H
