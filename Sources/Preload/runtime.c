@@ -13,7 +13,11 @@
  * pb_make_preload_absolute), and in profile and accelerate modes a relative or unset
  * PRIVBOX_PROFILE (made absolute, pb_make_profile_absolute).
  */
-#include "executors/executor.h" /* pb_fuse_flush, pb_routes_install_plan, pb_auto_begin, plan cache */
+#include "accelerate/plan_cache.h"
+#include "accelerate/routes.h"
+#include "executors/executor.h"
+#include "executors/fusion.h"
+#include "rewriter/copy_request.h"
 #include "profile/counting.h"
 #include "profile/inline_discovery.h"
 #include "profile/snapshot.h"
@@ -23,6 +27,7 @@
 #include "sys/modules.h"
 #include "sys/process.h"
 #include "sys/symbols.h"
+#include "wrappers/wrappers.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -35,8 +40,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void pb_resolve_all(void) PB_HIDDEN; /* wrappers/interpose.c */
-void pb_hooks_update(void) PB_HIDDEN; /* accelerate/routes.c */
 
 static void pb_at_exit(void)
 {

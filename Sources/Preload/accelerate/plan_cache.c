@@ -22,7 +22,7 @@
  * Runs in the constructor, before main() and before any thread of the program exists: the
  * descriptors it opens are closed before the program runs, so they take no number from it.
  */
-#include "executors/executor.h"
+#include "accelerate/plan_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>

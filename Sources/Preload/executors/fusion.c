@@ -69,8 +69,18 @@
  * close (about 5 µs here), repaid by the lseeks it saves (one per fused pair, ~150-250 ns). A
  * window that closes having fused fewer than PB_FUSE_SHORT pairs is short; once short windows
  * are PB_FUSE_STRIKES more than the long ones, fusion is off for the rest of the process.
+ *
+ * Planning is fusion's too (plan_sees, plan_takes, keeps_routes below): its read routes serve only
+ * what one of its lseek routes deferred, so a read site is taken only when the plan holds an lseek
+ * site, and the reads are given back when no lseek route ended up on.
+ *
+ * May use: executors/ (the signal-mask executor's record of handlers, the protocol's state) and
+ * sys/ (privbox's own text segment, the kernel gate's address).
  */
-#include "executors/executor.h"
+#include "executors/fusion.h"
+#include "executors/sigmask.h"
+#include "sys/kernel_gate_address.h"
+#include "sys/own_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -136,19 +146,15 @@ static const uint32_t pb_fuse_fs_types[] = {
     0x794C7630, /* overlayfs: llseek and read_iter go to the underlying file, one of the above */
 };
 
-/* Off for the rest of the process: its routes are turned off too, so their wrappers pass
- * through without asking this file again. */
+/* Off for the rest of the process: fusion withdraws (its routes count as off, and read and lseek
+ * are jumps to libc again), so their wrappers pass through without asking this file again. */
 static void pb_fuse_turn_off(const char *why)
 {
     if (pb_fuse_off)
         return;
     pb_fuse_off_why = why;
     pb_fuse_off = 1;
-    for (uint32_t i = 0; i < pb_route_used_count; i++)
-        if (pb_routes[pb_route_used[i]].executor == PB_EXEC_FUSION)
-            pb_routes[pb_route_used[i]].active = 0;
-    pb_exec_routed[PB_EXEC_FUSION] = 0;
-    pb_hook_exec[PB_EXEC_FUSION] = pb_counting; /* read and lseek are jumps to libc again */
+    pb_executor_withdraw(PB_EXEC_FUSION);
     pb_log(PB_LOG_INFO, "fusion turned off: %s", why);
 }
 
@@ -265,7 +271,7 @@ static const char *pb_fuse_try_open_checked(int fd)
     struct pb_kernel_sigaction mine = {0};
     mine.handler = (void *)pb_fuse_sigsys;
     mine.flags = SA_SIGINFO | SA_RESTORER;
-    mine.restorer = pb_inline_restorer; /* in the allowed region */
+    mine.restorer = pb_own_text_restorer; /* in the allowed region */
     mine.mask = ~0ull;
     if (pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&mine, (long)&pb_fw.saved_sigsys, 8, 0, 0) != 0)
         return "SIGSYS's action cannot be set";
@@ -361,7 +367,7 @@ int pb_fuse_read(int fd, void *buf, size_t n, ssize_t *out)
     return 1;
 }
 
-void pb_fuse_report(void)
+static void pb_fuse_report(void)
 {
     if (!pb_fuse_windows && !pb_fuse_not_opened)
         return;
@@ -379,9 +385,9 @@ void pb_fuse_report(void)
 
 static const char *pb_fuse_start(void)
 {
-    if (pb_gate_address())
+    if (pb_kernel_gate_address())
         return "the kernel gate's boxes make system calls dispatch does not see";
-    if (pb_sud_region(&pb_fuse_region_start, &pb_fuse_region_len) != 0)
+    if (pb_own_text(&pb_fuse_region_start, &pb_fuse_region_len) != 0)
         return "libprivbox.so's code segment was not found";
     /* Under a seccomp filter (inherited: one the program installs stops every executor) the
      * pread, fstatfs, prctl and rt_sigaction fusion adds might be refused or kill. */
@@ -411,6 +417,20 @@ static const char *pb_fuse_start(void)
 }
 
 static int pb_fuse_serves(unsigned nr) { return nr == SYS_lseek || nr == SYS_read; }
+
+/* Whether the sites being routed include an lseek: the read routes only serve what the lseek
+ * routes deferred, so without one a read site is not routed (and fusion, with the signal-mask
+ * tracking it relies on, not started). */
+static int pb_fuse_lseek_planned;
+static void pb_fuse_plan_sees(unsigned nr) { pb_fuse_lseek_planned |= nr == SYS_lseek; }
+static int pb_fuse_plan_takes(unsigned nr) { return nr != SYS_read || pb_fuse_lseek_planned; }
+
+/* The read routes without an lseek route on would only add a route lookup to every read
+ * (Redis's, say). */
+static const char *pb_fuse_keeps_routes(const uint64_t *routed_nrs)
+{
+    return pb_nr_set_has(routed_nrs, SYS_lseek) ? 0 : "fusion has no lseek site to serve with it";
+}
 
 /* Calibration (`privbox doctor`, a multi-threaded process where no window opens): what a fused
  * pair costs once its window is open — the pread, with dispatch on, so through the kernel's slower
@@ -461,4 +481,9 @@ const struct pb_executor pb_exec_fusion = {
     .start = pb_fuse_start,
     .served_once = pb_fuse_served_once,
     .native_once = pb_fuse_native_once,
+    .plan_sees = pb_fuse_plan_sees,
+    .plan_takes = pb_fuse_plan_takes,
+    .keeps_routes = pb_fuse_keeps_routes,
+    .report = pb_fuse_report,
+    .route_off_note = "off (no fused lseek site, or fusion turned off: see its line)",
 };

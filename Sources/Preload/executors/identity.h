@@ -63,4 +63,18 @@ static inline uint64_t pb_identity_tid_word(void)
         (int)(w_ >> 63);                                                                            \
     })
 
+/* ---- invalidation entry points (called by the process-creation and credential wrappers) ------ */
+
+/* Around a vfork (or CLONE_VFORK|CLONE_VM): the child borrows the parent's memory and thread. */
+void pb_identity_vfork_begin(void) PB_HIDDEN;
+void pb_identity_vfork_end(void) PB_HIDDEN;
+/* A child that shares memory but not the process (CLONE_VM without CLONE_THREAD), or a thread
+ * made outside pthread_create (CLONE_VM|CLONE_THREAD through clone/syscall), is about to exist:
+ * caches keyed by process or by thread-local storage can no longer be trusted. */
+void pb_identity_shared_memory_child(int is_thread) PB_HIDDEN;
+/* Credentials, process group or session are being changed by this process (set*id, setpgid,
+ * setsid, unshare, setns): *_begin before the call, *_end after it. */
+void pb_identity_change_begin(void) PB_HIDDEN;
+void pb_identity_change_end(int disable_credentials, int disable_groups) PB_HIDDEN;
+
 #endif

@@ -11,7 +11,7 @@
  * Invalidated by: nothing (no state is kept). As with libc's own wrappers, a pointer that is not
  * writable faults in the vDSO instead of returning EFAULT.
  */
-#include "executors/executor.h"
+#include "executors/vdso.h"
 
 #include <errno.h>
 #include <sys/syscall.h>

@@ -26,7 +26,7 @@
  * (SIGSEGV) where the syscall would return EFAULT; glibc 2.41 and later have the same behaviour
  * natively, since they call the vDSO themselves.
  */
-#include "executors/executor.h"
+#include "executors/vdso.h"
 
 #include <errno.h>
 #include <pthread.h>

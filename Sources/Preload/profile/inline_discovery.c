@@ -286,7 +286,7 @@ static void pb_inline_sigsys(int sig, siginfo_t *si, void *context)
 
 int pb_inline_start(char *why, size_t why_len)
 {
-    if (pb_sud_region(&pb_text_start, &pb_text_len) != 0) {
+    if (pb_own_text(&pb_text_start, &pb_text_len) != 0) {
         snprintf(why, why_len, "libprivbox.so's code segment was not found");
         return -1;
     }
@@ -312,7 +312,7 @@ int pb_inline_start(char *why, size_t why_len)
     struct pb_kernel_sigaction sa = {0};
     sa.handler = (void *)pb_inline_sigsys;
     sa.flags = SA_SIGINFO | SA_RESTORER | SA_RESTART;
-    sa.restorer = pb_inline_restorer;
+    sa.restorer = pb_own_text_restorer;
     sa.mask = ~0ull; /* everything, while the handler runs (see pb_inline_sigsys) */
     r = pb_raw_syscall6(SYS_rt_sigaction, SIGSYS, (long)&sa, 0, 8, 0, 0);
     if (r != 0) {

@@ -86,7 +86,7 @@ int pb_copy_cache_path(const struct pb_copy_job *job, char *out, size_t len)
     PB_MIX(job->build_id, strlen(job->build_id));
     PB_MIX(job->module, strlen(job->module));
     PB_MIX(&job->size, sizeof job->size);
-    int gated = pb_gate_address() != 0; /* with the gate, inline sites of any call are stubbed */
+    int gated = pb_kernel_gate_address() != 0; /* with the gate, inline sites of any call are stubbed */
     PB_MIX(&gated, sizeof gated);
     PB_MIX((const uint8_t *)job->fn, job->size);
     for (int i = 0; i < job->nsites; i++) {

@@ -132,7 +132,7 @@ static int pb_plan_stubs(struct pb_copy_job *job, struct pb_decoder *dec, struct
             continue;
         }
         if (insns[at].stub >= 0 ||
-            (!pb_copy_entry_for(req->nr, req->is_inline) && !(req->is_inline && pb_gate_address())))
+            (!pb_copy_entry_for(req->nr, req->is_inline) && !(req->is_inline && pb_kernel_gate_address())))
             continue; /* a call site with another executor keeps its call (and gets an alias) */
         if (!req->is_inline && !pb_calls_the_wrapper(job, dec, req, &insns[at]))
             continue;

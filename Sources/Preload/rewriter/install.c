@@ -180,7 +180,7 @@ static int pb_copy_one(struct pb_copy_job *job)
     }
     int copied = 0;
     if (verdict == 1) {
-        uint64_t gate = pb_gate_address();
+        uint64_t gate = pb_kernel_gate_address();
         copied = gate ? pb_build(job, insns, count, stubs, nstubs, gate) : -1;
         if (copied < 0) /* no gate, or the kernel refused the boxed copy */
             copied = pb_build(job, insns, count, stubs, nstubs, 0);

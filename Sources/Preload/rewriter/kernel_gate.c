@@ -30,33 +30,30 @@
  * indirect branch but the gate's, no bare syscall). A copy the kernel refuses is built again as
  * an ordinary copy (install.c). Registering needs CAP_SYS_ADMIN, and only then does the kernel tell
  * the gate's address: for other users the gate is simply absent. */
-#include "sys/internal.h"
+#include "privbox_shim.h"
+#include "sys/attributes.h"
+#include "sys/cache.h"
+#include "sys/entry_stub.h"
+#include "sys/env.h"
+#include "sys/files.h"
+#include "sys/hash.h"
+#include "sys/kernel_abi.h"
+#include "sys/kernel_gate_address.h"
+#include "sys/log.h"
+#include "sys/memory.h"
+#include "sys/modules.h"
+#include "sys/own_text.h"
+#include "sys/process.h"
+#include "sys/symbols.h"
+#include "sys/syscall_name.h"
 #include "executors/executor.h"
+#include "rewriter/copy_request.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 
 /* The user API's constants and structures are in privbox_shim.h, shared with privbox doctor. */
-
-static int pb_gate_state; /* 0: not asked yet; 1: usable; -1: not */
-static uint64_t pb_gate;
-static uint32_t pb_gate_flags;
-
-uint64_t pb_gate_address(void)
-{
-    if (!pb_gate_state) {
-        struct pb_privbox_info info;
-        pb_gate_state = -1;
-        if (pb_proc.gate && pb_probe_privbox_gate(&info) == 0 && info.version == PB_PRIVBOX_VERSION &&
-            (info.flags & PB_PRIVBOX_F_AVAILABLE) && info.gate) {
-            pb_gate = info.gate;
-            pb_gate_flags = info.flags;
-            pb_gate_state = 1;
-        }
-    }
-    return pb_gate_state > 0 ? pb_gate : 0;
-}
 
 /* The one sequence through which a region may make a system call (the kernel's verifier accepts
  * no other): rcx gets the return address; the jump goes through the region's slot, which holds
@@ -112,11 +109,11 @@ int pb_gate_register(uint8_t *region, size_t len, size_t code_len, char *why, si
 void pb_gate_report(void)
 {
     struct pb_privbox_info info;
-    if (pb_gate_state <= 0 || pb_probe_privbox_gate(&info) != 0)
+    if (!pb_kernel_gate_address() || pb_probe_privbox_gate(&info) != 0)
         return;
     pb_log(PB_LOG_INFO, "kernel gate%s: this thread entered its boxes %llu times; %llu gate calls served "
            "directly, %llu through the full syscall path",
-           (pb_gate_flags & PB_PRIVBOX_F_ISOLATED) ? "" : " (not isolated)",
+           (pb_kernel_gate_flags() & PB_PRIVBOX_F_ISOLATED) ? "" : " (not isolated)",
            (unsigned long long)info.entries, (unsigned long long)info.gate_fast,
            (unsigned long long)info.gate_slow);
 }

@@ -25,6 +25,7 @@
 
 #include "executors/identity.h"
 #include "executors/executor.h"
+#include "rewriter/copy_request.h"
 
 #include <link.h>
 #include <stddef.h>

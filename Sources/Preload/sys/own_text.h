@@ -12,8 +12,8 @@
 
 /* libprivbox.so's executable segment: the region Syscall User Dispatch always lets through.
  * 0, or -1 if it was not found. */
-int pb_sud_region(uintptr_t *start, uintptr_t *len) PB_HIDDEN;
+int pb_own_text(uintptr_t *start, uintptr_t *len) PB_HIDDEN;
 /* rt_sigreturn inside that region, for SA_RESTORER. */
-void pb_inline_restorer(void) PB_HIDDEN;
+void pb_own_text_restorer(void) PB_HIDDEN;
 
 #endif

@@ -36,7 +36,7 @@ extern volatile int pb_counting PB_HIDDEN;
 
 /* What the assembly entry stubs test (one load each): pb_hook_all for the wrappers without an
  * executor (= pb_counting), pb_hook_exec[e] for the wrappers executor e serves (= counting, or
- * a route uses e). Kept in step by pb_hooks_update() (accelerate/routes.c) whenever pb_counting
+ * a route uses e). Kept in step by pb_hooks_update() (executors/executor_state.c) whenever pb_counting
  * or the routes change. */
 extern volatile int pb_hook_exec[8] PB_HIDDEN;
 

@@ -6,8 +6,9 @@
  * cancellation point) and variadic ABIs are libc's own. When the mode is off the wrapper is a
  * jump (see PB_FAST_STUB). When counting, it records (return address, syscall number) in the
  * calling thread's table (pb_begin) and, for most calls, tail-calls libc so that libc returns
- * straight to the program; about one call in four is followed to its end to time it (pb_end,
- * see profile/counting.c). Neither changes errno, so the program sees exactly what libc set.
+ * straight to the program; about one call in PB_TIME_ONE_IN (8, sys/internal.h) arms the timer —
+ * its return is stamped — and the thread's next call is then followed to its end to time it
+ * (pb_end, see profile/counting.c). Neither changes errno, so the program sees exactly what libc set.
  *
  * The syscall number recorded is the one glibc 2.36 issues on x86-64 for that wrapper (checked
  * with strace by Tests/IntegrationTests: e.g. open -> openat, stat/fstat -> newfstatat,
@@ -16,7 +17,13 @@
  * any wrapper could (a wrapper cost 0.6 ns more in off mode and 8 ns more in profile mode on a
  * 3.4 ns call).
  */
-#include "executors/executor.h"
+#include "sys/attributes.h"
+#include "sys/entry_stub.h"
+#include "sys/log.h"
+#include "sys/process.h"
+#include "sys/symbols.h"
+#include "profile/counting.h"
+#include "wrappers/wrappers.h"
 
 #include <errno.h>
 #include <fcntl.h>

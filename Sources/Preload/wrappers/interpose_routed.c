@@ -5,18 +5,24 @@
  * A wrapper with an executor has the same assembly entry as the others (PB_ENTRY_STUB), testing
  * pb_hook_exec[its executor] instead of pb_counting, so in off mode — and in accelerate mode for
  * an executor no route uses — it is still a jump to libc. Its slow path looks the call site up in
- * the routes (PB_DEFINE_ROUTED_WRAPPER, executor.h); calls from unrouted sites are counted or
- * passed through exactly like the other wrappers.
+ * the routes (PB_DEFINE_ROUTED_WRAPPER, accelerate/routes.h); calls from unrouted sites are
+ * counted or passed through exactly like the other wrappers.
+ *
+ * The wrappers only route: what a call does to an executor's records, or whether it stops them, is
+ * asked of the executors (executors/records.h, pb_installs_seccomp_filter), and what the call is
+ * counted as of the profile.
+ *
+ * May use: everything below (accelerate/, profile/, executors/, sys/).
  */
+#include "accelerate/routes.h"
+#include "executors/fusion.h"
 #include "executors/identity.h"
+#include "executors/records.h"
+#include "executors/vdso.h"
 
 #include <errno.h>
-#include <linux/sched.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <sys/random.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -78,7 +84,8 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
  * top — all take the C path, which samples as for every other site.
  */
 /* The head and tail every fast entry below shares: a call whose return address is not the
- * wrapper's fast site (pb_fast_NAME, 0 when it has none) goes to the plain entry stub. */
+ * wrapper's fast site (pb_fast_NAME, accelerate/fast_sites.c; 0 when it has none) goes to the plain
+ * entry stub. */
 #define PB_FAST_ENTRY_HEAD(name)                                                                    \
     ".text\n"                                                                                       \
     ".globl " #name "\n"                                                                            \
@@ -102,8 +109,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
             "    ret\n"                                                                             \
             PB_FAST_ENTRY_TAIL(name));                                                              \
     /* global but hidden: copy_entries.S falls back to it too */                                 \
-    PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden pb_plain_" #name "\n.globl", hook)                                        \
-    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_##name;
+    PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden pb_plain_" #name "\n.globl", hook)
 
 /* gettid's: the thread's cached tid, valid while it was read under the current pid. */
 #define PB_TID_FAST_STUB(hook)                                                                      \
@@ -118,8 +124,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
             "    movl %fs:8(%rcx), %eax\n"                                                          \
             "    ret\n"                                                                             \
             PB_FAST_ENTRY_TAIL(gettid));                                                            \
-    PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden pb_plain_gettid\n.globl", hook)                                      \
-    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_gettid;
+    PB_ENTRY_STUB_AS(pb_plain_gettid, gettid, ".hidden pb_plain_gettid\n.globl", hook)
 
 /*
  * getrandom's entry: for its fast site (the first getrandom route), a thread that already has its
@@ -154,8 +159,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
             "2:  movq %rax, %rdi\n"                                                                 \
             "    jmp pb_vdso_getrandom_failed\n"                                                    \
             PB_FAST_ENTRY_TAIL(getrandom));                                                         \
-    PB_ENTRY_STUB_AS(pb_plain_getrandom, getrandom, ".hidden pb_plain_getrandom\n.globl", hook)    \
-    __attribute__((used)) PB_HIDDEN uintptr_t pb_fast_getrandom;
+    PB_ENTRY_STUB_AS(pb_plain_getrandom, getrandom, ".hidden pb_plain_getrandom\n.globl", hook)
 
 /* Which entry each wrapper gets. */
 #define PB_STUB_FOR_PB_EXEC_IDENTITY(name, hook) PB_STUB_IDENTITY_##name(hook)
@@ -181,36 +185,6 @@ PB_ROUTED_WRAPPERS(PB_DECLARE_ROUTED_REAL)
     PB_DEFINE_ROUTED_WRAPPER(ret, name, exec, nr, failed, params, args, sparams, sargs, attempt,    \
                              pb_real_##name args)
 PB_ROUTED_WRAPPERS(PB_DEFINE_ROUTED)
-
-int pb_is_fast_site(uintptr_t site)
-{
-    return site && (site == pb_fast_getpid || site == pb_fast_gettid || site == pb_fast_getuid ||
-                    site == pb_fast_geteuid || site == pb_fast_getgid || site == pb_fast_getegid ||
-                    site == pb_fast_getpgrp);
-}
-
-/* Called when routes change: each fast site is the first route for its call that is on. */
-void pb_fast_sites_update(void) PB_HIDDEN;
-void pb_fast_sites_update(void)
-{
-    static const struct { uintptr_t *fast; unsigned nr; unsigned exec; } map[] = {
-        {&pb_fast_getpid, SYS_getpid, PB_EXEC_IDENTITY}, {&pb_fast_getuid, SYS_getuid, PB_EXEC_IDENTITY},
-        {&pb_fast_geteuid, SYS_geteuid, PB_EXEC_IDENTITY}, {&pb_fast_getgid, SYS_getgid, PB_EXEC_IDENTITY},
-        {&pb_fast_getegid, SYS_getegid, PB_EXEC_IDENTITY}, {&pb_fast_getpgrp, SYS_getpgrp, PB_EXEC_IDENTITY},
-        {&pb_fast_gettid, SYS_gettid, PB_EXEC_IDENTITY},
-        {&pb_fast_getrandom, SYS_getrandom, PB_EXEC_VDSO_RANDOM},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
-        uintptr_t site = 0;
-        for (uint32_t u = 0; u < pb_route_used_count && !site; u++) {
-            const struct pb_route *r = &pb_routes[pb_route_used[u]];
-            if (r->active == map[i].exec && r->syscall_nr == map[i].nr &&
-                (map[i].exec != PB_EXEC_IDENTITY || pb_id))
-                site = r->site;
-        }
-        __atomic_store_n(map[i].fast, site, __ATOMIC_RELEASE);
-    }
-}
 
 /* ---- credentials, groups, namespaces: the identity cache is not used while they change ------- */
 
@@ -245,23 +219,16 @@ PB_ID_CHANGERS(PB_ID_CHANGER)
 
 /* ---- vfork (vfork.S calls these around the system call) ---------------------------------------- */
 
-volatile int pb_vfork_tracked;
-
 PB_HIDDEN void pb_vfork_before(void);
 void pb_vfork_before(void)
 {
-    pb_fuse_flush(); /* the child runs without dispatch, on the same file descriptions */
-    pb_sigmask_vfork_save();
-    pb_identity_vfork_begin();
+    pb_executors_vfork_begin();
 }
 
 PB_HIDDEN long pb_vfork_after(long r);
 long pb_vfork_after(long r)
 {
-    /* In the parent, the child has exec'd or exited; it ran on this thread's memory and TLS. */
-    pb_identity_vfork_end();
-    pb_sigmask_vfork_restore();
-    pb_sigmask_invalidate();
+    pb_executors_vfork_end();
     if (r < 0 && r > -4096) {
         errno = (int)-r;
         return -1;
@@ -270,14 +237,6 @@ long pb_vfork_after(long r)
 }
 
 /* ---- clone(): a child that shares the memory defeats per-process and per-thread records -------- */
-
-static void pb_shared_memory_clone(unsigned long flags)
-{
-    if (!(flags & CLONE_VM) || !pb_vfork_tracked)
-        return;
-    pb_identity_shared_memory_child((flags & CLONE_THREAD) != 0);
-    pb_sigmask_disable("a child sharing the memory was made with clone()");
-}
 
 static int (*pb_real_clone)(int (*)(void *), void *, int, void *, ...);
 
@@ -289,7 +248,7 @@ PB_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     va_start(ap, arg);
     void *ptid = va_arg(ap, void *), *tls = va_arg(ap, void *), *ctid = va_arg(ap, void *);
     va_end(ap);
-    pb_shared_memory_clone((unsigned long)(unsigned)flags);
+    pb_executors_see_clone((unsigned long)(unsigned)flags);
     PB_COUNTED(int, SYS_clone, PB_NEG1, pb_real_clone(fn, stack, flags, arg, ptid, tls, ctid));
 }
 
@@ -297,20 +256,10 @@ PB_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 
 static long (*pb_real_syscall)(long, ...);
 
-/* Calls made through syscall() that change what executors record. */
-static int pb_syscall_changes_identity(long nr)
-{
-    switch (nr) {
-    case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid: case SYS_setresuid:
-    case SYS_setresgid: case SYS_setpgid: case SYS_setsid: case SYS_unshare: case SYS_setns:
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- seccomp: a filter decides what each later call does, so no executor may answer for the
- * kernel once the program installs one (routes.c, pb_executors_stop). A filter the process started
- * under already applies to the kernel calls that fill each cache. -------------------------------- */
+ * kernel once the program installs one (pb_installs_seccomp_filter, executors/executor.h; routes.c,
+ * pb_executors_stop). A filter the process started under already applies to the kernel calls that
+ * fill each cache. ---------------------------------------------------------------------------- */
 
 static int (*pb_real_prctl)(int, ...);
 PB_EXPORT int prctl(int option, ...)
@@ -321,7 +270,7 @@ PB_EXPORT int prctl(int option, ...)
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     PB_RESOLVE(prctl);
-    if (PB_UNLIKELY(option == PR_SET_SECCOMP))
+    if (PB_UNLIKELY(pb_installs_seccomp_filter(SYS_prctl, option)))
         pb_executors_stop("the program installs a seccomp filter");
     /* A tail call: libc's own system call is what inline discovery sees, as before. */
     return pb_real_prctl(option, a2, a3, a4, a5);
@@ -335,37 +284,17 @@ PB_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
-    /* seccomp(SECCOMP_SET_MODE_STRICT or _FILTER, ...) installs; its other operations probe. */
-    if (PB_UNLIKELY((number == SYS_seccomp && (a1 == SECCOMP_SET_MODE_STRICT || a1 == SECCOMP_SET_MODE_FILTER)) ||
-                    (number == SYS_prctl && a1 == PR_SET_SECCOMP)))
+    if (PB_UNLIKELY(pb_installs_seccomp_filter(number, a1)))
         pb_executors_stop("the program installs a seccomp filter");
     unsigned nr = number >= 0 && number < 1023 ? (unsigned)number : 1023u;
-    if (PB_UNLIKELY(pb_vfork_tracked)) {
-        switch (number) {
-        case SYS_clone:
-            pb_shared_memory_clone((unsigned long)a1);
-            break;
-        case SYS_clone3:
-            if (a1)
-                pb_shared_memory_clone((unsigned long)((const struct clone_args *)a1)->flags);
-            break;
-        case SYS_vfork:
-            pb_shared_memory_clone(CLONE_VM);
-            break;
-        case SYS_rt_sigaction: case SYS_rt_sigprocmask: case SYS_rt_sigreturn:
-            pb_sigmask_disable("syscall() changed signal state directly");
-            break;
-        default:
-            if (pb_syscall_changes_identity(number)) {
-                pb_identity_change_begin();
-                long r = pb_real_syscall(number, a1, a2, a3, a4, a5, a6);
-                int saved_errno = errno;
-                pb_identity_change_end(number == SYS_unshare || number == SYS_setns,
-                                       number == SYS_unshare || number == SYS_setns);
-                errno = saved_errno;
-                return r;
-            }
-        }
+    /* What the call does to executors' records (a child sharing the memory, raw signal state, an
+     * identity change, which is then made between the executors' begin and end). */
+    if (PB_UNLIKELY(pb_vfork_tracked) && pb_executors_raw_call_begin(number, a1)) {
+        long r = pb_real_syscall(number, a1, a2, a3, a4, a5, a6);
+        int saved_errno = errno;
+        pb_executors_raw_call_end(number);
+        errno = saved_errno;
+        return r;
     }
     if (PB_UNLIKELY(pb_exec_routed[PB_EXEC_VDSO_CLOCK]) && pb_exec_vdso_clock.serves(nr)) {
         struct pb_route *route = pb_route_lookup(PB_SITE, PB_EXEC_VDSO_CLOCK);
@@ -390,7 +319,7 @@ PB_EXPORT long syscall(long number, ...)
     PB_RESOLVE_SOFT(name);
 #define PB_RESOLVE_ID_CHANGER(name, nr, disable_creds, disable_groups, params, args) PB_RESOLVE_SOFT(name);
 
-void pb_resolve_routed(void) PB_HIDDEN;
+void pb_sigmask_resolve(void) PB_HIDDEN; /* wrappers/sigmask_wrappers.c */
 void pb_resolve_routed(void)
 {
     PB_ROUTED_WRAPPERS(PB_RESOLVE_ROUTED)

@@ -1,12 +1,12 @@
 /*
- * wrappers/setjmp_context.S — the entry points of the signal-mask executor that must not have a stack frame:
+ * wrappers/setjmp_context.S — the signal-mask executor's wrappers that must not have a stack frame:
  * __sigsetjmp/setjmp (they return twice), swapcontext and setcontext (they switch stacks).
  *
  * When pb_hook_exec[PB_EXEC_SIGMASK] (offset 16) is zero they jump straight to glibc's own. Otherwise
  * they do what glibc 2.36 does on x86-64 — the same registers into the same slots of jmp_buf and
  * ucontext_t, rbp/rsp/pc of a jmp_buf mangled with the thread's pointer guard (%fs:0x30) — except
  * that the rt_sigprocmask glibc would make is made by pb_sigsetjmp_finish/pb_swapcontext_mask
- * (executors/sigmask.c), which serve it without the kernel where the mask is known and routed, and
+ * (wrappers/sigmask_wrappers.c), which serve it without the kernel where the mask is known and routed, and
  * otherwise make it and keep the record. Buffers written here are read correctly by glibc's
  * longjmp and setcontext and the other way round. (glibc 2.36 on this kernel runs without CET
  * shadow stacks, whose extra slot these do not fill; `privbox doctor` checks.)
@@ -71,7 +71,7 @@ setjmp:
     .size setjmp, .-setjmp
 
 /* int swapcontext(ucontext_t *oucp, const ucontext_t *ucp) — offsets are ucontext_t's, checked
- * by _Static_assert in executors/sigmask.c. */
+ * by _Static_assert in wrappers/sigmask_wrappers.c. */
     .globl swapcontext
     .type swapcontext, @function
     .p2align 4
@@ -99,7 +99,7 @@ swapcontext:
     fnstenv (%rcx)
     movzwl 24(%rcx), %r10d      /* the x87 data selector (FDS), before stmxcsr overwrites it */
     stmxcsr 0x1c0(%rdi)
-    /* The mask, through executors/sigmask.c. rbx and r12 are saved in oucp already. */
+    /* The mask, through wrappers/sigmask_wrappers.c. rbx and r12 are saved in oucp already. */
     movq %rdi, %rbx
     movq %rsi, %r12
     movq (%rsp), %rdx
@@ -197,20 +197,7 @@ setcontext:
     .cfi_endproc
     .size setcontext, .-setcontext
 
-/* The return address of functions started by makecontext (see executors/sigmask.c): glibc's
- * __start_context will switch to uc_link and set its mask; the record becomes unknown first.
- * rax (the function's return value) is not used by __start_context. */
-    .globl pb_start_context
-    .hidden pb_start_context
-    .type pb_start_context, @function
-    .p2align 4
-pb_start_context:
-    .cfi_startproc
-    .cfi_undefined rip
-    movq pb_mask_epoch@gottpoff(%rip), %rax
-    incq %fs:(%rax)
-    jmp *pb_glibc_start_context(%rip)
-    .cfi_endproc
-    .size pb_start_context, .-pb_start_context
+/* pb_start_context, the return address makecontext'd functions are given, is the signal-mask
+ * executor's (executors/sigmask.c): it bumps the record's epoch. */
 
     .section .note.GNU-stack,"",@progbits
