@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Profiler"],
-            exclude: ["programs"]
+            exclude: ["programs", "golden"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -55,6 +55,7 @@
  */
 #include "executors/identity.h"
 #include "executors/executor.h"
+#include "rewriter/rewriter.h"
 
 #include <capstone/capstone.h>
 #include <cpuid.h>
@@ -69,10 +70,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-
-#define PB_COPY_MAX_BYTES 65536u
-#define PB_COPY_MAX_SITES 64
-#define PB_COPY_STUB_BYTES 64u
 
 /* ---- capstone, loaded on demand ----------------------------------------------------------------- */
 
@@ -90,7 +87,7 @@ static struct {
     int state; /* 0 not tried, 1 loaded, -1 unavailable */
 } pb_cs;
 
-static int pb_cs_load(void)
+int pb_cs_load(void)
 {
     if (pb_cs.state)
         return pb_cs.state == 1;
@@ -122,7 +119,7 @@ static int pb_cs_load(void)
 
 /* ---- libgcc's unwinder, for the copies' unwind entries ------------------------------------------ */
 
-static void (*pb_register_frame)(void *);
+void (*pb_register_frame)(void *);
 
 /* ---- the entries a site stub calls (copy_entries.S) ------------------------------------------- */
 
@@ -261,39 +258,7 @@ static int pb_copied_reserve(void)
 
 /* ---- decoding ----------------------------------------------------------------------------------- */
 
-enum pb_insn_kind {
-    PB_I_COPY,      /* copied as is (with its RIP-relative displacement moved, if any) */
-    PB_I_BRANCH,    /* jmp/jcc/call rel8/rel32: re-emitted as rel32 */
-    PB_I_SYSCALL,   /* `syscall` at a served site: jmp to the site's stub */
-    PB_I_CALL_STUB, /* call to an identity wrapper at a routed site: call the site's stub */
-};
-
-struct pb_insn {
-    uint32_t off, len;     /* in the original */
-    uint32_t new_off, new_len;
-    uint8_t kind;
-    uint8_t branch;        /* 0xe8 call, 0xe9 jmp, 0x80 + cc for jcc */
-    uint8_t disp_pos;      /* position of a RIP-relative disp32 in the instruction, 0: none */
-    uint8_t is_call;       /* a call instruction (for the route aliases) */
-    uint8_t is_syscall;    /* a `syscall` instruction */
-    uint64_t target;       /* branch target, or the address a RIP-relative operand designates */
-    int stub;              /* PB_I_SYSCALL / PB_I_CALL_STUB: index of the site's stub */
-};
-
-struct pb_copy_job {
-    uint64_t fn, size;
-    uint64_t bias_for_log; /* the module's load address: offsets in the log are the profile's */
-    const char *module;    /* file name, for the log */
-    const char *function;
-    const char *build_id;  /* the module's, for the decode cache ("" for none) */
-    char unnamed[48];      /* "function at +0x...", for a function no symbol names */
-    char why[200];         /* why it is not copied */
-    int transient;         /* refused for want of memory: not remembered in the decode cache */
-    size_t insns_bytes;    /* the length of the decoded instructions' mapping */
-    char notes[512];       /* what was said about its sites, replayed from the cache */
-    struct pb_copy_site_req { uint64_t site; unsigned nr; int is_inline; } sites[PB_COPY_MAX_SITES];
-    int nsites;
-};
+/* struct pb_insn and struct pb_copy_job: rewriter/rewriter.h. */
 
 /* Where in the instruction its 4-byte RIP-relative displacement is: the candidate positions hold
  * the displacement's bytes; the right one is the position where changing them changes the decoded
@@ -961,8 +926,6 @@ static int pb_patch_entry(uint64_t fn, const uint8_t jump[5])
 
 /* ---- one function ------------------------------------------------------------------------------ */
 
-struct pb_stub_plan { uint64_t site; unsigned nr; int is_inline; long insn; };
-
 static void pb_refuse(struct pb_copy_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void pb_refuse(struct pb_copy_job *job, const char *fmt, ...)
 {
@@ -991,7 +954,7 @@ static void pb_note(struct pb_copy_job *job, const char *fmt, ...)
 
 /* Decodes and classifies the function (capstone): 1 with its instructions and site stubs, 0 refused
  * (job->why), 2 nothing to instrument. */
-static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count_out,
+int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count_out,
                      struct pb_stub_plan *stubs, int *nstubs_out)
 {
     const uint64_t fn = job->fn, size = job->size;
@@ -1033,8 +996,10 @@ static int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t
         d->kind = PB_I_COPY;
         d->stub = -1;
         int is_jump = 0, is_call = in->id == X86_INS_CALL;
+        /* capstone 4 puts loop/loope/loopne in the relative-branch group only, not the jump
+         * group: without it they were copied with their rel8 unchanged (golden/refuse_loop.S). */
         for (int g = 0; g < in->detail->groups_count; g++)
-            is_jump |= in->detail->groups[g] == CS_GRP_JUMP;
+            is_jump |= in->detail->groups[g] == CS_GRP_JUMP || in->detail->groups[g] == CS_GRP_BRANCH_RELATIVE;
         d->is_call = (uint8_t)is_call;
         d->is_syscall = in->id == X86_INS_SYSCALL;
         int imm = x->op_count == 1 && x->operands[0].type == X86_OP_IMM;
@@ -1168,7 +1133,7 @@ static int pb_emit_kind(const struct pb_insn *d, uint64_t gate)
 /* Builds the copy from the decoded function, registers its unwind entry and patches the entry.
  * Returns 1 if the function now runs from the copy; 0 if not; -1 if the kernel refused the boxed
  * copy (gate != 0), which may then be built as an ordinary one. */
-static int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
+int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
                     const struct pb_stub_plan *stubs, int nstubs, uint64_t gate)
 {
     const uint64_t fn = job->fn, size = job->size;
