@@ -163,6 +163,11 @@ static const char *plt_symbol(uint64_t at)
 
 static void name(uint64_t a, char *out, size_t len)
 {
+    Dl_info at_end;
+    if (a == fn_hi && dladdr((void *)a, &at_end) && at_end.dli_sname && (uint64_t)at_end.dli_saddr == a) {
+        snprintf(out, len, "%s", at_end.dli_sname); /* the function after it */
+        return;
+    }
     if (a >= fn_lo && a <= fn_hi) {
         snprintf(out, len, "orig+0x%llx", (unsigned long long)(a - fn_lo));
         return;
@@ -212,14 +217,20 @@ static void name(uint64_t a, char *out, size_t len)
             snprintf(out, len, "%s", info.dli_sname);
         return;
     }
-    if (!dladdr((void *)a, &info) || !info.dli_fname) {
-        /* Outside every module: the copy's counts page (the only such memory a copy refers to). */
+    if (copied && a < fn_lo && fn_lo - a < (1ull << 30) && (!dladdr((void *)a, &info) || !info.dli_fname)) {
+        /* Outside every module, within 1 GiB below the function: the copy's counts page (the only
+         * such memory a copy refers to besides itself). */
         if (!counts_page)
             counts_page = a & ~4095ull;
         if ((a & ~4095ull) == counts_page) {
             snprintf(out, len, "counts+0x%llx", (unsigned long long)(a - counts_page));
             return;
         }
+    }
+    if (!dladdr((void *)a, &info) || !info.dli_fname) { /* no memory of a module: far from it */
+        snprintf(out, len, "orig%s0x%llx", a < fn_lo ? "-" : "+",
+                 (unsigned long long)(a < fn_lo ? fn_lo - a : a - fn_lo));
+        return;
     }
     snprintf(out, len, "UNNAMED(0x%llx)", (unsigned long long)a);
 }
@@ -266,12 +277,17 @@ static void render(const cs_insn *in, char *out, size_t len)
         } else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP) {
             uint64_t target = in->address + in->size + (uint64_t)op->mem.disp;
             name(target, n, sizeof n);
-            if (op->mem.disp < 0)
-                snprintf(text, sizeof text, "-0x%llx(%%rip)", (unsigned long long)-op->mem.disp);
-            else
-                snprintf(text, sizeof text, "0x%llx(%%rip)", (unsigned long long)op->mem.disp);
             char with[112];
             snprintf(with, sizeof with, "%s(%%rip)", n);
+            /* capstone writes a displacement below 10 in decimal, others in hex. */
+            uint64_t magnitude = op->mem.disp < 0 ? (uint64_t)-op->mem.disp : (uint64_t)op->mem.disp;
+            const char *sign = op->mem.disp < 0 ? "-" : "";
+            if (magnitude < 10)
+                snprintf(text, sizeof text, "%s%llu(%%rip)", sign, (unsigned long long)magnitude);
+            else
+                snprintf(text, sizeof text, "%s0x%llx(%%rip)", sign, (unsigned long long)magnitude);
+            if (magnitude == 0 && !strstr(ops, text))
+                snprintf(text, sizeof text, "(%%rip)");
             replace(ops, sizeof ops, text, with);
         } else if (op->type == X86_OP_MEM && op->mem.segment == X86_REG_FS && op->mem.base == X86_REG_INVALID &&
                    (op->mem.disp == res.tls_pid_word || op->mem.disp == res.tls_tid)) {
@@ -298,7 +314,9 @@ static void list(const char *indent, uint64_t at, size_t len)
     while (left) {
         uint64_t start = address;
         if (!cs_disasm_iter(cs, &code, &left, &address, in)) {
-            printf("%s%-14s  (byte 0x%02x does not decode)\n", indent, "", *code);
+            char bad[96];
+            name(start, bad, sizeof bad);
+            printf("%s%-14s  (byte 0x%02x does not decode)\n", indent, bad, *code);
             code++, left--, address++;
             continue;
         }
