@@ -258,7 +258,8 @@ static int pb_copied_reserve(void)
 
 /* ---- decoding ----------------------------------------------------------------------------------- */
 
-/* struct pb_insn and struct pb_copy_job: rewriter/rewriter.h. */
+/* struct pb_insn, struct pb_copy_job and struct pb_stub_plan: rewriter/rewriter.h (golden.c uses
+ * them too). */
 
 /* Where in the instruction its 4-byte RIP-relative displacement is: the candidate positions hold
  * the displacement's bytes; the right one is the position where changing them changes the decoded
@@ -955,7 +956,7 @@ static void pb_note(struct pb_copy_job *job, const char *fmt, ...)
 /* Decodes and classifies the function (capstone): 1 with its instructions and site stubs, 0 refused
  * (job->why), 2 nothing to instrument. */
 int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count_out,
-                     struct pb_stub_plan *stubs, int *nstubs_out)
+              struct pb_stub_plan *stubs, int *nstubs_out)
 {
     const uint64_t fn = job->fn, size = job->size;
     if (size < 5) {
@@ -1134,7 +1135,7 @@ static int pb_emit_kind(const struct pb_insn *d, uint64_t gate)
  * Returns 1 if the function now runs from the copy; 0 if not; -1 if the kernel refused the boxed
  * copy (gate != 0), which may then be built as an ordinary one. */
 int pb_build(struct pb_copy_job *job, struct pb_insn *insns, size_t count,
-                    const struct pb_stub_plan *stubs, int nstubs, uint64_t gate)
+             const struct pb_stub_plan *stubs, int nstubs, uint64_t gate)
 {
     const uint64_t fn = job->fn, size = job->size;
     int copied = 0;

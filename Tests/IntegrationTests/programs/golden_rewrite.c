@@ -33,6 +33,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+typedef unsigned long long ull; /* for printf's %llx/%llu */
+typedef long long ll;
+
 static void die(const char *fmt, const char *arg)
 {
     fprintf(stderr, "golden_rewrite: ");
@@ -43,7 +46,7 @@ static void die(const char *fmt, const char *arg)
 
 /* ---- the case's directives ---------------------------------------------------------------------- */
 
-struct site_spec { char label[64], nr_name[32]; int is_inline; uint64_t address; };
+struct site_spec { char label[64], nr_name[64]; int is_inline; };
 static struct {
     char function[64];
     struct site_spec sites[PRIVBOX_GOLDEN_MAX_SITES];
@@ -82,6 +85,8 @@ static void read_directives(const char *path)
         if (!strcmp(a, "function")) {
             snprintf(spec.function, sizeof spec.function, "%s", b);
         } else if (!strcmp(a, "site")) {
+            if (spec.nsites == PRIVBOX_GOLDEN_MAX_SITES)
+                die("more than %s sites", "64");
             struct site_spec *s = &spec.sites[spec.nsites++];
             snprintf(s->label, sizeof s->label, "%s", b);
             if (strcmp(c, "inline") && strcmp(c, "call"))
@@ -169,20 +174,20 @@ static void name(uint64_t a, char *out, size_t len)
         return;
     }
     if (a >= fn_lo && a <= fn_hi) {
-        snprintf(out, len, "orig+0x%llx", (unsigned long long)(a - fn_lo));
+        snprintf(out, len, "orig+0x%llx", (ull)(a - fn_lo));
         return;
     }
     if (a < fn_lo && fn_lo - a <= 64) { /* just before the function (references to its entry) */
-        snprintf(out, len, "orig-0x%llx", (unsigned long long)(fn_lo - a));
+        snprintf(out, len, "orig-0x%llx", (ull)(fn_lo - a));
         return;
     }
     if (copied && a >= res.copy && a < res.copy + res.copy_len) {
-        snprintf(out, len, "copy+0x%llx", (unsigned long long)(a - res.copy));
+        snprintf(out, len, "copy+0x%llx", (ull)(a - res.copy));
         return;
     }
     for (int s = 0; copied && s < res.nstubs; s++)
         if (a >= res.stubs[s] && a < res.stubs[s] + res.stub_bytes) {
-            snprintf(out, len, "stub%d+0x%llx", s, (unsigned long long)(a - res.stubs[s]));
+            snprintf(out, len, "stub%d+0x%llx", s, (ull)(a - res.stubs[s]));
             return;
         }
     for (int e = 0; e < res.nentries; e++)
@@ -196,7 +201,7 @@ static void name(uint64_t a, char *out, size_t len)
         if ((a - res.identity_page) % 8 == 0 && k < 7)
             snprintf(out, len, "identity.%s", words[k]);
         else
-            snprintf(out, len, "identity+0x%llx", (unsigned long long)(a - res.identity_page));
+            snprintf(out, len, "identity+0x%llx", (ull)(a - res.identity_page));
         return;
     }
     const char *sym = got_symbol(a);
@@ -212,7 +217,7 @@ static void name(uint64_t a, char *out, size_t len)
     if (dladdr((void *)a, &info) && info.dli_sname && info.dli_saddr) {
         uint64_t off = a - (uint64_t)info.dli_saddr;
         if (off)
-            snprintf(out, len, "%s+0x%llx", info.dli_sname, (unsigned long long)off);
+            snprintf(out, len, "%s+0x%llx", info.dli_sname, (ull)off);
         else
             snprintf(out, len, "%s", info.dli_sname);
         return;
@@ -223,16 +228,16 @@ static void name(uint64_t a, char *out, size_t len)
         if (!counts_page)
             counts_page = a & ~4095ull;
         if ((a & ~4095ull) == counts_page) {
-            snprintf(out, len, "counts+0x%llx", (unsigned long long)(a - counts_page));
+            snprintf(out, len, "counts+0x%llx", (ull)(a - counts_page));
             return;
         }
     }
     if (!dladdr((void *)a, &info) || !info.dli_fname) { /* no memory of a module: far from it */
         snprintf(out, len, "orig%s0x%llx", a < fn_lo ? "-" : "+",
-                 (unsigned long long)(a < fn_lo ? fn_lo - a : a - fn_lo));
+                 (ull)(a < fn_lo ? fn_lo - a : a - fn_lo));
         return;
     }
-    snprintf(out, len, "UNNAMED(0x%llx)", (unsigned long long)a);
+    snprintf(out, len, "UNNAMED(0x%llx)", (ull)a);
 }
 
 /* ---- disassembly -------------------------------------------------------------------------------- */
@@ -265,12 +270,12 @@ static void render(const cs_insn *in, char *out, size_t len)
         char n[96], text[48];
         if (op->type == X86_OP_IMM && branch) {
             name((uint64_t)op->imm, n, sizeof n);
-            snprintf(text, sizeof text, "0x%llx", (unsigned long long)op->imm);
+            snprintf(text, sizeof text, "0x%llx", (ull)op->imm);
             replace(ops, sizeof ops, text, n);
         } else if (op->type == X86_OP_IMM && res.identity_page && (uint64_t)op->imm >= res.identity_page &&
                    (uint64_t)op->imm < res.identity_page + res.identity_len) {
             name((uint64_t)op->imm, n, sizeof n);
-            snprintf(text, sizeof text, "$0x%llx", (unsigned long long)op->imm);
+            snprintf(text, sizeof text, "$0x%llx", (ull)op->imm);
             char amp[100];
             snprintf(amp, sizeof amp, "$&%s", n);
             replace(ops, sizeof ops, text, amp);
@@ -283,20 +288,20 @@ static void render(const cs_insn *in, char *out, size_t len)
             uint64_t magnitude = op->mem.disp < 0 ? (uint64_t)-op->mem.disp : (uint64_t)op->mem.disp;
             const char *sign = op->mem.disp < 0 ? "-" : "";
             if (magnitude < 10)
-                snprintf(text, sizeof text, "%s%llu(%%rip)", sign, (unsigned long long)magnitude);
+                snprintf(text, sizeof text, "%s%llu(%%rip)", sign, (ull)magnitude);
             else
-                snprintf(text, sizeof text, "%s0x%llx(%%rip)", sign, (unsigned long long)magnitude);
+                snprintf(text, sizeof text, "%s0x%llx(%%rip)", sign, (ull)magnitude);
             if (magnitude == 0 && !strstr(ops, text))
                 snprintf(text, sizeof text, "(%%rip)");
             replace(ops, sizeof ops, text, with);
         } else if (op->type == X86_OP_MEM && op->mem.segment == X86_REG_FS && op->mem.base == X86_REG_INVALID &&
                    (op->mem.disp == res.tls_pid_word || op->mem.disp == res.tls_tid)) {
             const char *field = op->mem.disp == res.tls_pid_word ? "tls.pb_my_tid.pid_word" : "tls.pb_my_tid.tid";
-            snprintf(text, sizeof text, "%%fs:0x%llx", (unsigned long long)op->mem.disp);
+            snprintf(text, sizeof text, "%%fs:0x%llx", (ull)op->mem.disp);
             char with[64];
             snprintf(with, sizeof with, "%%fs:%s", field);
             replace(ops, sizeof ops, text, with);
-            snprintf(text, sizeof text, "%%fs:-0x%llx", (unsigned long long)-op->mem.disp);
+            snprintf(text, sizeof text, "%%fs:-0x%llx", (ull)-op->mem.disp);
             replace(ops, sizeof ops, text, with);
         }
     }
@@ -380,36 +385,42 @@ static void print_cfa(const uint8_t *p, const uint8_t *end, uint64_t loc, int64_
         char where[96] = "";
         uint64_t advance = 0;
         int moved = 0;
+        uint64_t r = 0, n = 0;
+        printf("      ");
         switch (op >> 6) {
-        case 1: advance = op & 0x3f; moved = 1; printf("      DW_CFA_advance_loc %llu", (unsigned long long)advance); break;
-        case 2: printf("      DW_CFA_offset r%u at cfa%+lld", op & 0x3f, (long long)uleb(&p) * data_align); break;
-        case 3: printf("      DW_CFA_restore r%u", op & 0x3f); break;
+        case 1: advance = op & 0x3f; moved = 1; printf("DW_CFA_advance_loc %llu", (ull)advance); break;
+        case 2: printf("DW_CFA_offset r%u at cfa%+lld", op & 0x3f, (ll)uleb(&p) * data_align); break;
+        case 3: printf("DW_CFA_restore r%u", op & 0x3f); break;
         default:
             switch (op) {
-            case 0x00: printf("      DW_CFA_nop"); break;
-            case 0x02: advance = *p++; moved = 1; printf("      DW_CFA_advance_loc1 %llu", (unsigned long long)advance); break;
+            case 0x00: printf("DW_CFA_nop"); break;
+            case 0x02: advance = *p++; moved = 1; printf("DW_CFA_advance_loc1 %llu", (ull)advance); break;
             case 0x03: { uint16_t v; memcpy(&v, p, 2); p += 2; advance = v; moved = 1;
-                printf("      DW_CFA_advance_loc2 %llu", (unsigned long long)advance); break; }
+                printf("DW_CFA_advance_loc2 %llu", (ull)advance); break; }
             case 0x04: { uint32_t v; memcpy(&v, p, 4); p += 4; advance = v; moved = 1;
-                printf("      DW_CFA_advance_loc4 %llu", (unsigned long long)advance); break; }
-            case 0x05: { uint64_t r = uleb(&p); printf("      DW_CFA_offset_extended r%llu at cfa%+lld", (unsigned long long)r, (long long)uleb(&p) * data_align); break; }
-            case 0x06: printf("      DW_CFA_restore_extended r%llu", (unsigned long long)uleb(&p)); break;
-            case 0x07: printf("      DW_CFA_undefined r%llu", (unsigned long long)uleb(&p)); break;
-            case 0x08: printf("      DW_CFA_same_value r%llu", (unsigned long long)uleb(&p)); break;
-            case 0x09: { uint64_t r = uleb(&p); printf("      DW_CFA_register r%llu in r%llu", (unsigned long long)r, (unsigned long long)uleb(&p)); break; }
-            case 0x0a: printf("      DW_CFA_remember_state"); break;
-            case 0x0b: printf("      DW_CFA_restore_state"); break;
-            case 0x0c: { uint64_t r = uleb(&p); printf("      DW_CFA_def_cfa r%llu ofs %llu", (unsigned long long)r, (unsigned long long)uleb(&p)); break; }
-            case 0x0d: printf("      DW_CFA_def_cfa_register r%llu", (unsigned long long)uleb(&p)); break;
-            case 0x0e: printf("      DW_CFA_def_cfa_offset %llu", (unsigned long long)uleb(&p)); break;
-            case 0x0f: { uint64_t n = uleb(&p); printf("      DW_CFA_def_cfa_expression (%llu bytes)", (unsigned long long)n); p += n; break; }
-            case 0x10: { uint64_t r = uleb(&p); uint64_t n = uleb(&p); printf("      DW_CFA_expression r%llu (%llu bytes)", (unsigned long long)r, (unsigned long long)n); p += n; break; }
-            case 0x11: { uint64_t r = uleb(&p); printf("      DW_CFA_offset_extended_sf r%llu at cfa%+lld", (unsigned long long)r, (long long)sleb(&p) * data_align); break; }
-            case 0x12: { uint64_t r = uleb(&p); printf("      DW_CFA_def_cfa_sf r%llu ofs %lld", (unsigned long long)r, (long long)sleb(&p) * data_align); break; }
-            case 0x13: printf("      DW_CFA_def_cfa_offset_sf %lld", (long long)sleb(&p) * data_align); break;
-            case 0x14: { uint64_t r = uleb(&p); printf("      DW_CFA_val_offset r%llu %lld", (unsigned long long)r, (long long)uleb(&p) * data_align); break; }
-            case 0x2e: printf("      DW_CFA_GNU_args_size %llu", (unsigned long long)uleb(&p)); break;
-            default: printf("      unknown CFA op 0x%02x: the rest not shown\n", op); return;
+                printf("DW_CFA_advance_loc4 %llu", (ull)advance); break; }
+            case 0x05: r = uleb(&p);
+                printf("DW_CFA_offset_extended r%llu at cfa%+lld", (ull)r, (ll)uleb(&p) * data_align); break;
+            case 0x06: printf("DW_CFA_restore_extended r%llu", (ull)uleb(&p)); break;
+            case 0x07: printf("DW_CFA_undefined r%llu", (ull)uleb(&p)); break;
+            case 0x08: printf("DW_CFA_same_value r%llu", (ull)uleb(&p)); break;
+            case 0x09: r = uleb(&p); printf("DW_CFA_register r%llu in r%llu", (ull)r, (ull)uleb(&p)); break;
+            case 0x0a: printf("DW_CFA_remember_state"); break;
+            case 0x0b: printf("DW_CFA_restore_state"); break;
+            case 0x0c: r = uleb(&p); printf("DW_CFA_def_cfa r%llu ofs %llu", (ull)r, (ull)uleb(&p)); break;
+            case 0x0d: printf("DW_CFA_def_cfa_register r%llu", (ull)uleb(&p)); break;
+            case 0x0e: printf("DW_CFA_def_cfa_offset %llu", (ull)uleb(&p)); break;
+            case 0x0f: n = uleb(&p); printf("DW_CFA_def_cfa_expression (%llu bytes)", (ull)n); p += n; break;
+            case 0x10: r = uleb(&p); n = uleb(&p);
+                printf("DW_CFA_expression r%llu (%llu bytes)", (ull)r, (ull)n); p += n; break;
+            case 0x11: r = uleb(&p);
+                printf("DW_CFA_offset_extended_sf r%llu at cfa%+lld", (ull)r, (ll)sleb(&p) * data_align); break;
+            case 0x12: r = uleb(&p);
+                printf("DW_CFA_def_cfa_sf r%llu ofs %lld", (ull)r, (ll)sleb(&p) * data_align); break;
+            case 0x13: printf("DW_CFA_def_cfa_offset_sf %lld", (ll)sleb(&p) * data_align); break;
+            case 0x14: r = uleb(&p); printf("DW_CFA_val_offset r%llu %lld", (ull)r, (ll)uleb(&p) * data_align); break;
+            case 0x2e: printf("DW_CFA_GNU_args_size %llu", (ull)uleb(&p)); break;
+            default: printf("unknown CFA op 0x%02x: the rest not shown\n", op); return;
             }
         }
         if (moved && in_fde) {
@@ -447,9 +458,9 @@ static void print_eh(const uint8_t *eh, size_t len)
             uint64_t ret = version == 1 ? *p++ : uleb(&p);
             uint64_t auglen = aug[0] == 'z' ? uleb(&p) : 0;
             printf("    CIE: version %u, augmentation \"%s\" (data %llu byte%s: FDE encoding 0x%02x), code align %llu, "
-                   "data align %lld, return address r%llu\n", version, aug, (unsigned long long)auglen,
-                   auglen == 1 ? "" : "s", auglen ? p[0] : 0, (unsigned long long)code_align,
-                   (long long)data_align, (unsigned long long)ret);
+                   "data align %lld, return address r%llu\n", version, aug, (ull)auglen,
+                   auglen == 1 ? "" : "s", auglen ? p[0] : 0, (ull)code_align,
+                   (ll)data_align, (ull)ret);
             p += auglen;
             print_cfa(p, next, 0, data_align, 0);
         } else {
@@ -463,11 +474,11 @@ static void print_eh(const uint8_t *eh, size_t len)
             name(begin, b, sizeof b);
             /* The end is exclusive: named from the start's region (it may be the padding after it). */
             if (copied && begin == res.copy)
-                snprintf(e, sizeof e, "copy+0x%llx", (unsigned long long)range);
+                snprintf(e, sizeof e, "copy+0x%llx", (ull)range);
             else
                 name(begin + range, e, sizeof e);
             printf("    FDE: %s .. %s (%llu bytes), augmentation data %llu bytes\n", b, e,
-                   (unsigned long long)range, (unsigned long long)auglen);
+                   (ull)range, (ull)auglen);
             print_cfa(p, next, begin, data_align, 1);
         }
         at = next;
@@ -516,8 +527,8 @@ int main(int argc, char **argv)
     if (argc != 2)
         die("usage: golden_rewrite CASE.S%s", "");
     read_directives(argv[1]);
-    int (*rewrite)(const struct privbox_golden_request *, struct privbox_golden_result *) =
-        (int (*)(const struct privbox_golden_request *, struct privbox_golden_result *))dlsym(RTLD_DEFAULT, "privbox_golden_rewrite");
+    typedef int rewrite_fn(const struct privbox_golden_request *, struct privbox_golden_result *);
+    rewrite_fn *rewrite = (rewrite_fn *)dlsym(RTLD_DEFAULT, "privbox_golden_rewrite");
     if (!rewrite)
         die("privbox_golden_rewrite not found: run with LD_PRELOAD=libprivbox.so%s", "");
     if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
@@ -547,7 +558,8 @@ int main(int argc, char **argv)
     if (spec.place_at) {
         /* The function's bytes at a chosen address outside every module (position-independent
          * inputs only: nothing in them is relocated). */
-        void *p = mmap((void *)spec.place_at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        void *p = mmap((void *)spec.place_at, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p != (void *)spec.place_at || req.size > 4096)
             die("cannot place the function at the address its case asks for: %s", strerror(errno));
         memcpy(p, fn, req.size);
@@ -559,7 +571,7 @@ int main(int argc, char **argv)
     fn_lo = req.fn;
     fn_hi = req.fn + req.size;
 
-    printf("function %s, %llu bytes%s\n", spec.function, (unsigned long long)req.size,
+    printf("function %s, %llu bytes%s\n", spec.function, (ull)req.size,
            spec.place_at ? ", placed outside every module" : "");
     for (int s = 0; s < req.nsites; s++) {
         char n[96];
