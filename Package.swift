@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Profiler"],
-            exclude: ["programs"]
+            exclude: ["programs", "golden"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -251,26 +251,9 @@ static int pb_check_unmentioned_profile(const struct stat *profile, char *err, s
     return r;
 }
 
-/* The instrumented copies' call entries (rewriter/copy_entries.S) continue in the wrapper's plain
- * entry (wrappers/interpose_routed.c) when the cache cannot answer; the rewriter is below the
- * wrappers, so the start-up, which sees both, tells it where they are. */
-static void pb_give_copies_their_wrappers(void)
-{
-    extern char pb_plain_getpid[] PB_HIDDEN, pb_plain_getuid[] PB_HIDDEN, pb_plain_geteuid[] PB_HIDDEN,
-        pb_plain_getgid[] PB_HIDDEN, pb_plain_getegid[] PB_HIDDEN, pb_plain_getpgrp[] PB_HIDDEN,
-        pb_plain_gettid[] PB_HIDDEN;
-    pb_copies_set_call_wrapper(SYS_getpid, pb_plain_getpid);
-    pb_copies_set_call_wrapper(SYS_getuid, pb_plain_getuid);
-    pb_copies_set_call_wrapper(SYS_geteuid, pb_plain_geteuid);
-    pb_copies_set_call_wrapper(SYS_getgid, pb_plain_getgid);
-    pb_copies_set_call_wrapper(SYS_getegid, pb_plain_getegid);
-    pb_copies_set_call_wrapper(SYS_getpgrp, pb_plain_getpgrp);
-    pb_copies_set_call_wrapper(SYS_gettid, pb_plain_gettid);
-}
-
 static void pb_start_accelerate(void)
 {
-    pb_give_copies_their_wrappers();
+    pb_wrappers_give_copies_their_entries();
     char err[PB_ERROR_MAX] = "";
     struct stat profile;
     int mentioned = pb_profile_may_mention_exe(&profile);

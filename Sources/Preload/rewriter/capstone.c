@@ -122,7 +122,9 @@ int pb_decoder_next(struct pb_decoder *d, const uint8_t **code, size_t *left, ui
     out->size = (uint8_t)in->size;
     out->is_call = in->id == X86_INS_CALL;
     for (int g = 0; g < in->detail->groups_count; g++)
-        out->is_jump |= in->detail->groups[g] == CS_GRP_JUMP;
+        /* capstone 4 puts loop/loope/loopne in the relative-branch group only, not the jump
+         * group: without it they were copied with their rel8 unchanged (golden/refuse_loop.S). */
+        out->is_jump |= in->detail->groups[g] == CS_GRP_JUMP || in->detail->groups[g] == CS_GRP_BRANCH_RELATIVE;
     out->is_jmp = in->id == X86_INS_JMP;
     out->is_syscall = in->id == X86_INS_SYSCALL;
     out->is_xbegin = in->id == X86_INS_XBEGIN;

@@ -19,6 +19,8 @@
 #include "executors/identity.h"
 #include "executors/records.h"
 #include "executors/vdso.h"
+#include "rewriter/copy_request.h" /* pb_copies_set_call_wrapper */
+#include "wrappers/wrappers.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -328,4 +330,21 @@ void pb_resolve_routed(void)
     PB_RESOLVE_SOFT(prctl);
     PB_RESOLVE_SOFT(clone);
     pb_sigmask_resolve();
+}
+
+/* The instrumented copies' call entries (rewriter/copy_entries.S) continue in the wrapper's plain
+ * entry (pb_plain_NAME, above) when the identity cache cannot answer. The rewriter is below the
+ * wrappers and does not name them: they are handed down here, before any copy is built. */
+void pb_wrappers_give_copies_their_entries(void)
+{
+    extern char pb_plain_getpid[] PB_HIDDEN, pb_plain_getuid[] PB_HIDDEN, pb_plain_geteuid[] PB_HIDDEN,
+        pb_plain_getgid[] PB_HIDDEN, pb_plain_getegid[] PB_HIDDEN, pb_plain_getpgrp[] PB_HIDDEN,
+        pb_plain_gettid[] PB_HIDDEN;
+    pb_copies_set_call_wrapper(SYS_getpid, pb_plain_getpid);
+    pb_copies_set_call_wrapper(SYS_getuid, pb_plain_getuid);
+    pb_copies_set_call_wrapper(SYS_geteuid, pb_plain_geteuid);
+    pb_copies_set_call_wrapper(SYS_getgid, pb_plain_getgid);
+    pb_copies_set_call_wrapper(SYS_getegid, pb_plain_getegid);
+    pb_copies_set_call_wrapper(SYS_getpgrp, pb_plain_getpgrp);
+    pb_copies_set_call_wrapper(SYS_gettid, pb_plain_gettid);
 }
