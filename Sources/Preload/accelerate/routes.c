@@ -241,42 +241,6 @@ static int pb_find_bases(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/*
- * Whether a site's calls repay a copy of its function. A copy costs start-up time in every run,
- * before main() (hyperfine, decode cache warm: +0.6 ms for the copies test program's two small
- * functions, +0.9 ms for sqlite3's two, whose process maps are larger: libgcc_s loaded for the
- * unwind entries, /proc/self/maps read, pages mapped and patched). What it saves per call is what
- * the site costs without it:
- *  - a `syscall` instruction, which no route can serve: the system call itself (130-170 ns here
- *    for getpid), so a copy pays for itself after 4,000-20,000 calls;
- *  - a routed call, which its route already serves: only the route's dispatch (1-5 ns more than
- *    the copy's inlined load), so it takes 100,000 to a few million calls.
- * The thresholds are those break-even points, rounded up, against the calls the profiled process
- * made from the site (a profile counts per process run). A boxed copy (the kernel gate, which the
- * user asked for) and PRIVBOX_COPY=always are not held to them, nor is a site whose calls the
- * profile does not give.
- *
- * Whose decision this is: the rewriter's. What it weighs is the rewriter's own product — a copy's
- * start-up cost against what the copy saves over the site's other server (the kernel, or the
- * route) — so it belongs with pb_copies_install, which would take every candidate request with
- * its profiled calls and whether it is boxed, and drop the ones that do not repay, with this log
- * line. It stays here until the rewriter takes it (issue 17: a note for the lead, rewriter/ is
- * not this file's to edit).
- */
-#define PB_COPY_MIN_CALLS_INLINE 20000ull
-#define PB_COPY_MIN_CALLS_ROUTED 1000000ull
-
-static int pb_copy_repays(const struct pb_plan_site *s, int boxed, const char *label)
-{
-    uint64_t need = s->is_inline ? PB_COPY_MIN_CALLS_INLINE : PB_COPY_MIN_CALLS_ROUTED;
-    if (boxed || pb_proc.copies == 2 || s->calls == 0 || s->calls >= need)
-        return 1;
-    pb_log(PB_LOG_INFO, "%s: not copied: %llu profiled calls would not repay a copy's start-up "
-           "(%llu for a %s; PRIVBOX_COPY=always copies anyway)", label, (unsigned long long)s->calls,
-           (unsigned long long)need, s->is_inline ? "syscall instruction" : "routed call");
-    return 0;
-}
-
 int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
 {
     size_t module_cap = 64, site_cap = PB_ROUTE_SLOTS;
@@ -349,7 +313,7 @@ int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen)
                        (s->is_inline || pb_route_lookup(bias + s->offset, e));
         /* On a privbox kernel, a syscall instruction of any call runs from a boxed copy. */
         int boxed = s->is_inline && pb_kernel_gate_address();
-        if (copy && pb_proc.copies && (identity || boxed) && pb_copy_repays(s, boxed, label))
+        if (copy && pb_proc.copies && (identity || boxed) && pb_copy_repays(s->calls, (int)s->is_inline, boxed, label))
             copy[ncopy++] = (struct pb_copy_request){bias, s->function_offset, s->function_size,
                                                      s->offset, s->syscall_nr, (int)s->is_inline,
                                                      file, modules[s->module].build_id, s->function, e};

@@ -52,6 +52,9 @@ void pb_copies_installed_free(struct pb_copies_installed *out) PB_HIDDEN;
  * plain entry (registered by the start-up, before the plan; rewriter/stubs.c says why). */
 void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry) PB_HIDDEN;
 void pb_copies_report(void) PB_HIDDEN;
+/* Whether a site's profiled calls (0: unknown) repay a copy of its function's start-up; logs why
+ * not (install.c has the break-even points). boxed: the copy runs behind the kernel gate. */
+int pb_copy_repays(uint64_t calls, int is_inline, int boxed, const char *label) PB_HIDDEN;
 /* Non-zero once a copy serves identity values: the identity executor then counts as used. */
 extern volatile int pb_copies_use_identity PB_HIDDEN;
 

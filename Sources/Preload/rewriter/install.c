@@ -240,6 +240,39 @@ static int pb_gather_job(struct pb_copy_job *job, const struct pb_copy_request *
     return 1;
 }
 
+/*
+ * Whether a site's calls repay a copy of its function. A copy costs start-up time in every run,
+ * before main() (hyperfine, decode cache warm: +0.6 ms for the copies test program's two small
+ * functions, +0.9 ms for sqlite3's two, whose process maps are larger: libgcc_s loaded for the
+ * unwind entries, /proc/self/maps read, pages mapped and patched). What it saves per call is what
+ * the site costs without it:
+ *  - a `syscall` instruction, which no route can serve: the system call itself (130-170 ns here
+ *    for getpid), so a copy pays for itself after 4,000-20,000 calls;
+ *  - a routed call, which its route already serves: only the route's dispatch (1-5 ns more than
+ *    the copy's inlined load), so it takes 100,000 to a few million calls.
+ * The thresholds are those break-even points, rounded up, against the calls the profiled process
+ * made from the site (a profile counts per process run). A boxed copy (the kernel gate, which the
+ * user asked for) and PRIVBOX_COPY=always are not held to them, nor is a site whose calls the
+ * profile does not give.
+ *
+ * The decision is the rewriter's: what it weighs is its own product, a copy's start-up against
+ * what the copy saves over the site's other server (the kernel, or the route). Accelerate asks it
+ * for each candidate site while it reads the plan.
+ */
+#define PB_COPY_MIN_CALLS_INLINE 20000ull
+#define PB_COPY_MIN_CALLS_ROUTED 1000000ull
+
+int pb_copy_repays(uint64_t calls, int is_inline, int boxed, const char *label)
+{
+    uint64_t need = is_inline ? PB_COPY_MIN_CALLS_INLINE : PB_COPY_MIN_CALLS_ROUTED;
+    if (boxed || pb_proc.copies == 2 || calls == 0 || calls >= need)
+        return 1;
+    pb_log(PB_LOG_INFO, "%s: not copied: %llu profiled calls would not repay a copy's start-up "
+           "(%llu for a %s; PRIVBOX_COPY=always copies anyway)", label, (unsigned long long)calls,
+           (unsigned long long)need, is_inline ? "syscall instruction" : "routed call");
+    return 0;
+}
+
 void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_copies_installed *out)
 {
     if (!n)
