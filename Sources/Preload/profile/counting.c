@@ -178,13 +178,17 @@ struct pb_call pb_begin(uintptr_t site, unsigned nr)
     }
     pb_bump(&slot->calls, 1);
 
-    void (*warmup)(uint64_t now_ns) = pb_counting_warmup;
-    if (PB_UNLIKELY(warmup != 0)) {
+    if (PB_UNLIKELY(pb_counting_warmup != 0)) {
         /* auto mode: the warm-up ends at the first clock look after PB_AUTO_WARMUP_NS. The
-         * routes are then chosen inside this call (routes.c). */
+         * routes are then chosen inside this call (routes.c). The hook is read again after the
+         * clock rather than kept across that call: keeping it would cost every counted call a
+         * saved register (measured: pb_begin gained a push and a pop). */
         if (--t->stack_countdown == 0) {
             t->stack_countdown = PB_STACK_CHECK_EVERY;
-            warmup(pb_monotonic_ns());
+            uint64_t now = pb_monotonic_ns();
+            void (*warmup)(uint64_t now_ns) = pb_counting_warmup;
+            if (warmup)
+                warmup(now);
         }
     } else if (pb_backtrace) {
         if (PB_UNLIKELY(claimed)) {
