@@ -21,15 +21,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#define PB_GOLDEN_ENTRY(name) extern char pb_copy_inline_##name[] PB_HIDDEN, pb_copy_call_##name[] PB_HIDDEN;
-PB_GOLDEN_ENTRY(getpid)
-PB_GOLDEN_ENTRY(getuid)
-PB_GOLDEN_ENTRY(geteuid)
-PB_GOLDEN_ENTRY(getgid)
-PB_GOLDEN_ENTRY(getegid)
-PB_GOLDEN_ENTRY(getpgrp)
-PB_GOLDEN_ENTRY(gettid)
-
 /* The unwind entry pb_build would register: kept for the caller instead. */
 static const uint8_t *pb_golden_eh;
 static void pb_golden_capture_frame(void *eh) { pb_golden_eh = eh; }

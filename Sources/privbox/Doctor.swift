@@ -199,7 +199,7 @@ extension StringProtocol {
 }
 
 /// `privbox doctor --calibrate`: libprivbox.so measures its executors (privbox_calibrate) in this
-/// process; the result is printed and cached where the preload reads it (routes.c), keyed by the
+/// process; the result is printed and cached where the preload reads it (accelerate/calibration.c), keyed by the
 /// kernel and CPU it was measured on.
 enum Calibration {
     /// Where the preload reads it: pb_cache_path (Sources/CShim/cache_path.c), the one rule for

@@ -7,22 +7,10 @@
 #ifndef PRIVBOX_PLAN_CACHE_H
 #define PRIVBOX_PLAN_CACHE_H
 
-#include "privbox_shim.h"
-#include "sys/attributes.h"
 #include "sys/cache.h"
-#include "sys/entry_stub.h"
-#include "sys/env.h"
-#include "sys/files.h"
 #include "sys/hash.h"
-#include "sys/kernel_abi.h"
-#include "sys/kernel_gate_address.h"
-#include "sys/log.h"
 #include "sys/memory.h"
 #include "sys/modules.h"
-#include "sys/own_text.h"
-#include "sys/process.h"
-#include "sys/symbols.h"
-#include "sys/syscall_name.h"
 
 struct stat;
 /* The plan cache's file for the profile as pb_profile_may_mention_exe fstat'ed it (null: none). */

@@ -21,9 +21,10 @@
  * (plan_sees/plan_takes), whether its routes are of use together (keeps_routes), its report lines
  * (executors/executor.h). This file only asks.
  *
- * May use: executors/ (the protocol and its state), rewriter/ (the copies it requests), sys/.
- * (Auto mode's decision still reads profile/'s per-thread tables, pb_tables_head, and profile/
- * calls pb_auto_maybe_decide: a circle between two peers that issue 17 has yet to turn around.)
+ * May use: profile/ (auto mode's decision reads the per-thread tables of the warm-up), executors/
+ * (the protocol and its state), rewriter/ (the copies it requests), sys/. Counting (profile/)
+ * ends the warm-up by calling pb_auto_maybe_decide through the hook pb_auto_begin sets
+ * (pb_counting_warmup): profile/ names nothing of accelerate/.
  */
 #include "accelerate/routes.h"
 #include "accelerate/calibration.h"

@@ -4,7 +4,8 @@
  * is built from (wrappers/interpose_routed.c, executors' own wrappers excepted). routes.c fills the
  * table from the plan or the warm-up; calibration.c reads the machine's calibration.
  *
- * May use: executors/ (the protocol), rewriter/ (the copies it requests), sys/.
+ * May use: profile/ (a routed wrapper counts where no route serves), executors/ (the protocol),
+ * rewriter/ (the copies it requests), sys/.
  */
 #ifndef PRIVBOX_ROUTES_H
 #define PRIVBOX_ROUTES_H
@@ -159,7 +160,6 @@ struct stat;
 int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen) PB_HIDDEN;
 void pb_auto_begin(void) PB_HIDDEN;
 void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
-extern volatile int pb_auto_warming PB_HIDDEN;
 void pb_routes_report(void) PB_HIDDEN;
 /* Adds a route at `copy_site` like the one at `site`, if there is one (a call in a copy). */
 void pb_route_alias(uint64_t site, uint64_t copy_site) PB_HIDDEN;

@@ -17,11 +17,7 @@
 #ifndef PRIVBOX_EXECUTOR_H
 #define PRIVBOX_EXECUTOR_H
 
-#include "privbox_shim.h"
-#include "sys/attributes.h"
 #include "sys/cache.h"
-#include "sys/entry_stub.h"
-#include "sys/env.h"
 #include "sys/files.h"
 #include "sys/hash.h"
 #include "sys/kernel_abi.h"
@@ -29,7 +25,6 @@
 #include "sys/log.h"
 #include "sys/memory.h"
 #include "sys/modules.h"
-#include "sys/own_text.h"
 #include "sys/process.h"
 #include "sys/symbols.h"
 #include "sys/syscall_name.h"
@@ -132,7 +127,7 @@ extern volatile int pb_executors_stopped PB_HIDDEN;
 /* Non-zero once an executor that keeps records (identity, sigmask) has started: vfork, clone and
  * the credential wrappers then keep those records exact (vfork.S, interpose_routed.c). */
 extern volatile int pb_vfork_tracked PB_HIDDEN;
-/* Recomputes pb_hook_exec (sys/internal.h: what the wrappers' entry stubs test) and
+/* Recomputes pb_hook_exec (sys/process.h: what the wrappers' entry stubs test) and
  * pb_vfork_tracked from the state above and pb_counting. */
 void pb_hooks_update(void) PB_HIDDEN;
 

@@ -34,6 +34,7 @@ static int pb_syscall_changes_identity(long nr)
     return 0;
 }
 
+/* The set of calls here is pb_raw_call_touches_records's (records.h), which the wrapper tests first. */
 int pb_executors_raw_call_begin(long nr, long a1)
 {
     switch (nr) {

@@ -11,9 +11,24 @@
 
 #include "executors/executor.h"
 
+#include <sys/syscall.h>
+
 /* A child is about to be made with these clone flags: one that shares the memory (CLONE_VM)
  * defeats per-process and per-thread records. Nothing to do unless pb_vfork_tracked. */
 void pb_executors_see_clone(unsigned long flags) PB_HIDDEN;
+/* Whether syscall(nr, ...) can touch a record at all: the calls pb_executors_raw_call_begin acts on.
+ * Inline, so that every other call through syscall() pays a compare, not a call. */
+static inline int pb_raw_call_touches_records(long nr)
+{
+    switch (nr) {
+    case SYS_clone: case SYS_clone3: case SYS_vfork:
+    case SYS_rt_sigaction: case SYS_rt_sigprocmask: case SYS_rt_sigreturn:
+    case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid: case SYS_setresuid:
+    case SYS_setresgid: case SYS_setpgid: case SYS_setsid: case SYS_unshare: case SYS_setns:
+        return 1;
+    }
+    return 0;
+}
 /* Before syscall(nr, a1, ...), while pb_vfork_tracked: records what the call will do. 1 when the
  * call changes identity (set*id, setpgid, setsid, unshare, setns): the caller then makes it and
  * calls pb_executors_raw_call_end(nr) after it (errno is the caller's to keep). */

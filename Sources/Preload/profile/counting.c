@@ -103,9 +103,9 @@ static void pb_capture_stack(struct pb_thread_table *t, uintptr_t site, int samp
     int truncated = depth > PB_STACK_DEPTH || n == (int)(sizeof ips / sizeof *ips);
     if (depth > PB_STACK_DEPTH)
         depth = PB_STACK_DEPTH;
-    /* FNV-1a over the frames' bytes (sys/hash.h): a capture is rare (a site's first call, then at
-     * most one per PB_STACK_INTERVAL_NS), and the unwind before it costs far more. */
-    uint64_t hash = pb_fnv1a(PB_FNV_OFFSET ^ (uint64_t)sampled, &ips[first], (size_t)depth * sizeof *ips);
+    /* FNV-1a a return address at a time (sys/hash.h): the values, and so the slots stacks land in
+     * when the table fills, are the ones profiles have always had. */
+    uint64_t hash = pb_fnv1a_pointers(PB_FNV_OFFSET ^ (uint64_t)sampled, &ips[first], (size_t)depth);
     hash |= 1; /* 0 marks an empty slot */
     uint32_t h = (uint32_t)(hash >> 40);
     for (uint32_t i = 0; i < 16; i++) {

@@ -122,9 +122,11 @@ int pb_decoder_next(struct pb_decoder *d, const uint8_t **code, size_t *left, ui
     out->size = (uint8_t)in->size;
     out->is_call = in->id == X86_INS_CALL;
     for (int g = 0; g < in->detail->groups_count; g++)
-        /* capstone 4 puts loop/loope/loopne in the relative-branch group only, not the jump
-         * group: without it they were copied with their rel8 unchanged (golden/refuse_loop.S). */
-        out->is_jump |= in->detail->groups[g] == CS_GRP_JUMP || in->detail->groups[g] == CS_GRP_BRANCH_RELATIVE;
+        out->is_jump |= in->detail->groups[g] == CS_GRP_JUMP;
+    /* capstone 4 puts loop/loope/loopne in the relative-branch group only, not the jump group:
+     * without this they were copied with their rel8 unchanged (golden/refuse_loop.S). Named by id,
+     * not by that group, which calls are in too. */
+    out->is_jump |= in->id == X86_INS_LOOP || in->id == X86_INS_LOOPE || in->id == X86_INS_LOOPNE;
     out->is_jmp = in->id == X86_INS_JMP;
     out->is_syscall = in->id == X86_INS_SYSCALL;
     out->is_xbegin = in->id == X86_INS_XBEGIN;
@@ -141,6 +143,8 @@ int pb_decoder_next(struct pb_decoder *d, const uint8_t **code, size_t *left, ui
         out->first_operand_disp = x->operands[0].mem.disp;
     for (int o = 0; o < x->op_count; o++)
         out->has_rip_operand |= x->operands[o].type == X86_OP_MEM && x->operands[o].mem.base == X86_REG_RIP;
+    for (int o = 0; o < x->op_count; o++)
+        out->has_eip_operand |= x->operands[o].type == X86_OP_MEM && x->operands[o].mem.base == X86_REG_EIP;
     memcpy(out->mnemonic, in->mnemonic, sizeof out->mnemonic);
     out->mnemonic[sizeof out->mnemonic - 1] = '\0';
     return 1;

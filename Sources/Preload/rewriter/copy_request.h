@@ -9,22 +9,6 @@
 #ifndef PRIVBOX_COPY_REQUEST_H
 #define PRIVBOX_COPY_REQUEST_H
 
-#include "privbox_shim.h"
-#include "sys/attributes.h"
-#include "sys/cache.h"
-#include "sys/entry_stub.h"
-#include "sys/env.h"
-#include "sys/files.h"
-#include "sys/hash.h"
-#include "sys/kernel_abi.h"
-#include "sys/kernel_gate_address.h"
-#include "sys/log.h"
-#include "sys/memory.h"
-#include "sys/modules.h"
-#include "sys/own_text.h"
-#include "sys/process.h"
-#include "sys/symbols.h"
-#include "sys/syscall_name.h"
 #include "executors/executor.h" /* enum pb_executor_id */
 
 struct pb_copy_request {

@@ -39,6 +39,32 @@ static int pb_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d)
     return 1;
 }
 
+/* Code entered at its first instruction, where an unwind entry of its own starts: a tail call, or
+ * a .cold part entered at its start (GCC gives .cold parts entries of their own, and the jump into
+ * one usually targets its first block). Its direct jumps into the entry's patched bytes would land
+ * in the middle of the jump there, so they are looked for (with `endbr64` first, a loop head at
+ * +4 is within reach). Its indirect jumps are not held against it (a tail-called function's jump
+ * tables are its own), and code that cannot be bounded or decoded is another function's, which
+ * nothing here can check (install.c, "not checkable"). 1 if safe. */
+static int pb_entered_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d)
+{
+    struct pb_fde_info fi;
+    const char *why = "";
+    if (pb_find_fde(target, 0, &fi, &why) != 1 || fi.pc_begin != target || fi.pc_range > PB_COPY_MAX_BYTES)
+        return 1;
+    const uint8_t *code = (const uint8_t *)fi.pc_begin;
+    size_t left = (size_t)fi.pc_range;
+    uint64_t address = fi.pc_begin;
+    struct pb_x86_insn in;
+    while (left) {
+        if (!pb_decoder_next(d, &code, &left, &address, &in))
+            return 1;
+        if (in.is_jump && in.has_imm_operand && in.imm > fn && in.imm < fn + 5)
+            return 0;
+    }
+    return 1;
+}
+
 /* Classifies one decoded instruction into d: 1, or 0 refused (job->why). */
 static int pb_classify(struct pb_copy_job *job, struct pb_decoder *dec, const struct pb_x86_insn *in,
                        struct pb_insn *d)
@@ -62,6 +88,13 @@ static int pb_classify(struct pb_copy_job *job, struct pb_decoder *dec, const st
     }
     if (in->is_jump && in->is_jmp && !in->first_operand_rip_slot) {
         pb_refuse(job, "indirect jump at +0x%x (a jump table could land in the original)", d->off);
+        return 0;
+    }
+    /* disp(%eip) (an address-size prefix): the address is the instruction's own, truncated to 32
+     * bits, so the copy would read elsewhere; compilers do not emit it for 64-bit code. */
+    if (in->has_eip_operand) {
+        pb_refuse(job, "%s at +0x%x addresses memory relative to %%eip, which the copy cannot re-point",
+                  in->mnemonic, d->off);
         return 0;
     }
     if (in->has_rip_operand && !pb_decoder_locate_rip_operand(dec, &d->disp_pos, &d->target)) {
@@ -151,10 +184,15 @@ static int pb_check_branches(struct pb_copy_job *job, struct pb_decoder *dec,
     const uint64_t fn = job->fn, size = job->size;
     for (size_t i = 0; i < count; i++) {
         const struct pb_insn *d = &insns[i];
-        if (d->kind == PB_I_BRANCH && d->branch != 0xe8 && (d->target < fn || d->target >= fn + size) &&
-            pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec)) {
+        int leaves = d->kind == PB_I_BRANCH && d->branch != 0xe8 && (d->target < fn || d->target >= fn + size);
+        if (leaves && pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec)) {
             pb_refuse(job, "the jump at +0x%x leaves for a part of it placed elsewhere (a .cold part) "
                       "that may jump into its first 5 bytes", d->off);
+            return 0;
+        }
+        if (leaves && !pb_jump_may_return(d->target) && !pb_entered_part_safe(fn, d->target, dec)) {
+            pb_refuse(job, "the jump at +0x%x leaves for code with an unwind entry of its own (a .cold "
+                      "part, or a tail call) that jumps into its first 5 bytes", d->off);
             return 0;
         }
         if (d->kind == PB_I_BRANCH && d->target >= fn && d->target < fn + size) {

@@ -34,9 +34,12 @@
  * capstone cannot decode (data in the text), indirect jumps (a jump table can land in the original,
  * which stays correct but is not instrumented, or in the entry's patched bytes), branches into
  * the middle of an instruction or into the entry's first 5 bytes, references to those bytes,
- * jumps to parts of the function placed elsewhere (GCC's .cold parts jump back into the original,
- * where the rewriter cannot check them), branch forms with no 32-bit equivalent (loop, jrcxz,
- * xbegin), functions shorter than the 5-byte entry jump, unwind tables the rewriter cannot
+ * jumps to parts of the function placed elsewhere (GCC's .cold parts, which run the original) and to
+ * code entered where its own unwind entry starts (a tail call, or a .cold part entered at its
+ * start) when their direct jumps reach into the entry's first 5 bytes or, for a part entered past
+ * its start, when they jump indirectly (decode.c decodes them), memory operands relative to %eip,
+ * branch forms with no 32-bit equivalent (loop/loope/loopne, jrcxz, xbegin), functions shorter
+ * than the 5-byte entry jump, unwind tables the rewriter cannot
  * translate or register with the program's unwinder, and everything when other threads are
  * already running (the entry is patched while no thread can be executing it). Not checkable
  * here: a jump from another function into the first 5 bytes of this one.
@@ -277,6 +280,13 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_c
 {
     if (!n)
         return;
+    /* Without the wrappers' plain entries no call site would get a stub, and that verdict would be
+     * remembered in the decode cache: a start-up that forgot them builds nothing. */
+    if (!pb_copies_call_wrappers_registered()) {
+        pb_log(PB_LOG_ERROR, "internal error: the copies' call entries have no wrapper to continue in; "
+               "no instrumented copies");
+        return;
+    }
     if (!pb_single_threaded()) {
         pb_log(PB_LOG_INFO, "no instrumented copies: other threads are already running");
         return;

@@ -30,22 +30,6 @@
  * indirect branch but the gate's, no bare syscall). A copy the kernel refuses is built again as
  * an ordinary copy (install.c). Registering needs CAP_SYS_ADMIN, and only then does the kernel tell
  * the gate's address: for other users the gate is simply absent. */
-#include "privbox_shim.h"
-#include "sys/attributes.h"
-#include "sys/cache.h"
-#include "sys/entry_stub.h"
-#include "sys/env.h"
-#include "sys/files.h"
-#include "sys/hash.h"
-#include "sys/kernel_abi.h"
-#include "sys/kernel_gate_address.h"
-#include "sys/log.h"
-#include "sys/memory.h"
-#include "sys/modules.h"
-#include "sys/own_text.h"
-#include "sys/process.h"
-#include "sys/symbols.h"
-#include "sys/syscall_name.h"
 #include "executors/executor.h"
 #include "rewriter/copy_request.h"
 

@@ -44,7 +44,7 @@ struct pb_x86_insn {
     uint64_t address;
     uint8_t size;
     uint8_t is_call;                  /* a call instruction */
-    uint8_t is_jump;                  /* in capstone's jump group (jmp, jcc, loop, jrcxz...) */
+    uint8_t is_jump;                  /* jmp, jcc, jrcxz... (capstone's jump group), loop/loope/loopne */
     uint8_t is_jmp;                   /* the jmp instruction itself */
     uint8_t is_syscall;               /* a `syscall` instruction */
     uint8_t is_xbegin;
@@ -57,6 +57,7 @@ struct pb_x86_insn {
     uint8_t first_operand_rip_slot;   /* operand 0 is a memory operand at disp(%rip), no index */
     int64_t first_operand_disp;       /* operand 0's displacement, when it is that */
     uint8_t has_rip_operand;          /* some memory operand is RIP-relative */
+    uint8_t has_eip_operand;          /* some memory operand is EIP-relative (an 0x67 prefix) */
     char mnemonic[32];                /* for the refusal texts */
 };
 
@@ -134,6 +135,20 @@ int pb_decode(struct pb_copy_job *job, struct pb_insn **insns_out, size_t *count
 /* The entry (copy_entries.S) that serves call nr at a syscall instruction (is_inline) or at a
  * call to its wrapper; 0 if none. */
 void *pb_copy_entry_for(unsigned nr, int is_inline) PB_HIDDEN;
+/* copy_entries.S's entries for each identity value: pb_copy_inline_NAME (a `syscall` site),
+ * pb_copy_call_NAME (a call site), and the wrapper entry the latter continues in. */
+#define PB_COPY_ENTRY(name) extern char pb_copy_inline_##name[] PB_HIDDEN, pb_copy_call_##name[] PB_HIDDEN; \
+    extern void *pb_copy_call_wrapper_##name PB_HIDDEN;
+PB_COPY_ENTRY(getpid)
+PB_COPY_ENTRY(getuid)
+PB_COPY_ENTRY(geteuid)
+PB_COPY_ENTRY(getgid)
+PB_COPY_ENTRY(getegid)
+PB_COPY_ENTRY(getpgrp)
+PB_COPY_ENTRY(gettid)
+#undef PB_COPY_ENTRY
+/* Whether every call entry has its wrapper (pb_copies_set_call_wrapper). */
+int pb_copies_call_wrappers_registered(void) PB_HIDDEN;
 /* A call site's inline fast path (stubs.c says what it is and why it is exact). */
 int pb_call_fast_path(uint8_t *o, uint64_t at, unsigned nr, uint64_t count) PB_HIDDEN;
 /* Writes the stub of a site at st (PB_COPY_STUB_BYTES, its last 8 the entry's address); `back`

@@ -14,23 +14,17 @@
 
 /* ---- the entries a site stub calls (copy_entries.S) ------------------------------------------- */
 
-#define PB_COPY_ENTRY(name) extern char pb_copy_inline_##name[] PB_HIDDEN, pb_copy_call_##name[] PB_HIDDEN; \
-    extern void *pb_copy_call_wrapper_##name PB_HIDDEN;
-PB_COPY_ENTRY(getpid)
-PB_COPY_ENTRY(getuid)
-PB_COPY_ENTRY(geteuid)
-PB_COPY_ENTRY(getgid)
-PB_COPY_ENTRY(getegid)
-PB_COPY_ENTRY(getpgrp)
-PB_COPY_ENTRY(gettid)
+/* The entries themselves are declared in parts.h (PB_COPY_ENTRIES). */
 
 /* which: the value's word in the identity page (PB_ID_*), or -1 for gettid (the thread's own).
  * wrapper: where the call entry continues when the cache cannot answer, the wrapper's plain entry
  * (wrappers/interpose_routed.c, pb_plain_NAME), which serves, fills or samples the call by the
  * route of the copy's return address, as the call did before it was copied. The wrappers are
- * above the rewriter, so it does not name them: the start-up (runtime.c, which sees both layers)
- * registers them with pb_copies_set_call_wrapper before the plan builds any copy. Until one is
- * registered, no call site of that value gets a stub (pb_copy_entry_for says none). */
+ * above the rewriter, so it does not name them: the wrappers hand them down
+ * (pb_wrappers_give_copies_their_entries, called by the start-up and the golden tests' entry) with
+ * pb_copies_set_call_wrapper before the plan builds any copy; pb_copies_install builds nothing
+ * until all are there. (The cost: the call entry's rare fall-through, when the cache cannot answer,
+ * is an indirect jump instead of a direct one, on the way to a system call.) */
 static const struct {
     unsigned nr;
     int which;
@@ -58,6 +52,14 @@ void *pb_copy_entry_for(unsigned nr, int is_inline)
 {
     const __typeof__(pb_copy_entries[0]) *e = pb_copy_entry(nr);
     return !e ? 0 : is_inline ? e->inline_entry : *e->wrapper ? e->call_entry : 0;
+}
+
+int pb_copies_call_wrappers_registered(void)
+{
+    for (size_t i = 0; i < sizeof pb_copy_entries / sizeof pb_copy_entries[0]; i++)
+        if (!*pb_copy_entries[i].wrapper)
+            return 0;
+    return 1;
 }
 
 void pb_copies_set_call_wrapper(unsigned nr, void *wrapper_entry)

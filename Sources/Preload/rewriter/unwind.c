@@ -265,10 +265,11 @@ int pb_find_fde(uint64_t fn, uint64_t size, struct pb_fde_info *out, const char 
     return 1;
 }
 
-/* Whether a jump out of the function to `target` may come back into it: a jump to another
- * function's first instruction (a tail call) or to a PLT entry cannot; anything else is a part
- * of this function placed elsewhere (GCC's .cold parts), which jumps back into the
- * original at places the function's own decoding does not see (decode.c checks those parts). */
+/* Whether a jump out of the function to `target` lands inside other code, which is then a part of
+ * this function placed elsewhere (GCC's .cold parts), jumping back into the original at places the
+ * function's own decoding does not see (decode.c checks it, indirect jumps included). 0 for the
+ * first instruction of code with an unwind entry of its own (a tail call, or a .cold part entered
+ * at its start: decode.c checks its direct jumps) and for a PLT entry. */
 int pb_jump_may_return(uint64_t target)
 {
     struct pb_fde_info fi;

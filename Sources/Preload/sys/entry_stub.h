@@ -1,8 +1,7 @@
 /*
  * sys/entry_stub.h — how an interposed libc function is entered: the exported assembly stub that
  * jumps straight to libc while nothing watches its calls, the call site it reports, and the
- * failure tests a wrapper evaluates on libc's result. Used by wrappers/ and by the executors that
- * interpose functions themselves (sigmask.c). Macros only.
+ * failure tests a wrapper evaluates on libc's result. Used by wrappers/. Macros only.
  */
 #ifndef PRIVBOX_SYS_ENTRY_STUB_H
 #define PRIVBOX_SYS_ENTRY_STUB_H

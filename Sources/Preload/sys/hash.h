@@ -18,4 +18,13 @@ static inline uint64_t pb_fnv1a(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+/* The same step over n pointers, a pointer at a time (one multiply each, not eight): a captured
+ * stack's return addresses. Gives other values than pb_fnv1a over the same bytes. */
+static inline uint64_t pb_fnv1a_pointers(uint64_t h, void *const *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint64_t)(uintptr_t)p[i]) * 0x100000001b3ull;
+    return h;
+}
+
 #endif

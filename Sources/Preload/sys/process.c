@@ -1,7 +1,7 @@
 /*
  * sys/process.c — the definitions of the process-wide state of sys/process.h. The constructor
- * (runtime.c) fills pb_proc; profile/ and accelerate/ switch pb_counting and pb_hook_exec; every
- * layer reads them. It calls nothing but the vDSO's clock.
+ * (runtime.c) fills pb_proc; profile/ and accelerate/ switch pb_counting, the executor protocol
+ * (executors/executor_state.c) keeps pb_hook_exec in step; every layer reads them. It calls nothing but the vDSO's clock.
  */
 #include "sys/process.h"
 

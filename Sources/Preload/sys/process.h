@@ -20,7 +20,7 @@ struct pb_process {
     char profile_pattern[PB_PATH_MAX];
     char lib_dir[PB_PATH_MAX]; /* directory of libprivbox.so, where libprivbox_core.so lives */
     int copies;             /* PRIVBOX_COPY: 0 no instrumented copies, 1 where the profiled calls
-                               repay them (routes.c), 2 (always) wherever one can serve */
+                               repay them (rewriter/install.c), 2 (always) wherever one can serve */
     int gate;               /* PRIVBOX_GATE: copies may run in a privbox kernel's boxes */
     long pid;               /* at start, or in a fork child: what the profile is written under
                                if a seccomp filter refuses getpid by then */
@@ -34,9 +34,8 @@ extern struct pb_process pb_proc PB_HIDDEN;
  * a stale value only means one call more or less is counted around a mode change. */
 extern volatile int pb_counting PB_HIDDEN;
 
-/* What the assembly entry stubs test (one load each): pb_hook_all for the wrappers without an
- * executor (= pb_counting), pb_hook_exec[e] for the wrappers executor e serves (= counting, or
- * a route uses e). Kept in step by pb_hooks_update() (executors/executor_state.c) whenever pb_counting
+/* What the assembly entry stubs test (one load each): pb_counting for the wrappers without an
+ * executor, pb_hook_exec[e] for the wrappers executor e serves (= counting, or a route uses e). Kept in step by pb_hooks_update() (executors/executor_state.c) whenever pb_counting
  * or the routes change. */
 extern volatile int pb_hook_exec[8] PB_HIDDEN;
 

@@ -6,7 +6,7 @@
  * cancellation point) and variadic ABIs are libc's own. When the mode is off the wrapper is a
  * jump (see PB_FAST_STUB). When counting, it records (return address, syscall number) in the
  * calling thread's table (pb_begin) and, for most calls, tail-calls libc so that libc returns
- * straight to the program; about one call in PB_TIME_ONE_IN (8, sys/internal.h) arms the timer —
+ * straight to the program; about one call in PB_TIME_ONE_IN (8, profile/counting.h) arms the timer —
  * its return is stamped — and the thread's next call is then followed to its end to time it
  * (pb_end, see profile/counting.c). Neither changes errno, so the program sees exactly what libc set.
  *

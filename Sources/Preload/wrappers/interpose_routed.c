@@ -110,7 +110,7 @@ _Static_assert(PB_EXEC_IDENTITY == 1 && PB_EXEC_VDSO_RANDOM == 2 && PB_EXEC_FUSI
             "    jns 1f\n"                                                                          \
             "    ret\n"                                                                             \
             PB_FAST_ENTRY_TAIL(name));                                                              \
-    /* global but hidden: copy_entries.S falls back to it too */                                 \
+    /* global but hidden: the copies' call entries continue in it */                              \
     PB_ENTRY_STUB_AS(pb_plain_##name, name, ".hidden pb_plain_" #name "\n.globl", hook)
 
 /* gettid's: the thread's cached tid, valid while it was read under the current pid. */
@@ -291,7 +291,8 @@ PB_EXPORT long syscall(long number, ...)
     unsigned nr = number >= 0 && number < 1023 ? (unsigned)number : 1023u;
     /* What the call does to executors' records (a child sharing the memory, raw signal state, an
      * identity change, which is then made between the executors' begin and end). */
-    if (PB_UNLIKELY(pb_vfork_tracked) && pb_executors_raw_call_begin(number, a1)) {
+    if (PB_UNLIKELY(pb_vfork_tracked) && pb_raw_call_touches_records(number) &&
+        pb_executors_raw_call_begin(number, a1)) {
         long r = pb_real_syscall(number, a1, a2, a3, a4, a5, a6);
         int saved_errno = errno;
         pb_executors_raw_call_end(number);
@@ -321,7 +322,6 @@ PB_EXPORT long syscall(long number, ...)
     PB_RESOLVE_SOFT(name);
 #define PB_RESOLVE_ID_CHANGER(name, nr, disable_creds, disable_groups, params, args) PB_RESOLVE_SOFT(name);
 
-void pb_sigmask_resolve(void) PB_HIDDEN; /* wrappers/sigmask_wrappers.c */
 void pb_resolve_routed(void)
 {
     PB_ROUTED_WRAPPERS(PB_RESOLVE_ROUTED)

@@ -10,6 +10,7 @@
  */
 #include "accelerate/routes.h"
 #include "executors/sigmask.h"
+#include "wrappers/wrappers.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -21,10 +22,6 @@
 /* rt_sigprocmask semantics on 64-bit kernel sets: 0 or -errno. strip: remove SIGCANCEL and
  * SIGSETXID from the set as glibc's pthread_sigmask does. site: the caller, for routing/counting. */
 long pb_sigmask_call(int how, const uint64_t *set, uint64_t *old, int strip, uintptr_t site) PB_HIDDEN;
-/* libc's definitions of the calls wrapped here, resolved in the constructor (longjmp runs in
- * signal handlers, where dlsym must not): called by pb_resolve_routed (interpose_routed.c). */
-void pb_sigmask_resolve(void) PB_HIDDEN;
-
 _Static_assert(PB_EXEC_SIGMASK == 4, "wrappers/setjmp_context.S tests pb_hook_exec+16");
 /* The ucontext_t layout wrappers/setjmp_context.S writes (glibc's oRBX... constants). */
 #define PB_UC_GREG(r) (__builtin_offsetof(ucontext_t, uc_mcontext.gregs) + 8 * (r))
@@ -252,6 +249,8 @@ PB_MASK_CHANGERS(PB_MASK_CHANGER)
 /* Resolved in the constructor: longjmp is called from signal handlers, where dlsym must not run. */
 #define PB_RESOLVE_NAME(name) PB_RESOLVE_SOFT(name);
 #define PB_RESOLVE_CHANGER(ret, name, params, args) PB_RESOLVE_SOFT(name);
+/* libc's definitions of the calls wrapped here, resolved in the constructor (longjmp runs in
+ * signal handlers, where dlsym must not): called by pb_resolve_routed (interpose_routed.c). */
 void pb_sigmask_resolve(void)
 {
     PB_RESOLVE_SOFT(sigprocmask);

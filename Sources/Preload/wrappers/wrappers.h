@@ -15,6 +15,7 @@
  * lazily on a later call (see PB_RESOLVE in sys/symbols.h). */
 void pb_resolve_all(void) PB_HIDDEN;
 void pb_resolve_routed(void) PB_HIDDEN;
+void pb_sigmask_resolve(void) PB_HIDDEN; /* sigmask_wrappers.c, called by pb_resolve_routed */
 /* Tells the rewriter where the identity wrappers' plain entries are (the copies' call entries
  * continue there): before the plan's copies are built, and by the golden tests' entry. */
 void pb_wrappers_give_copies_their_entries(void) PB_HIDDEN;
