@@ -113,7 +113,11 @@ extern volatile int pb_exec_routed[PB_EXEC_COUNT] PB_HIDDEN;
 extern volatile int pb_exec_withdrawn[PB_EXEC_COUNT] PB_HIDDEN;
 /* An executor turns itself off for good: its wrappers' entry stubs jump to libc again (unless the
  * calls are being counted) and the routes to it count as off (accelerate reads pb_exec_withdrawn
- * when it reports or publishes). */
+ * when it reports or publishes). The routes themselves stay in the table (the executor cannot
+ * reach accelerate's routes, and before the split fusion cleared them itself): a call already on
+ * its way through a wrapper's slow path, or one made while counting, still finds its route and
+ * asks the executor, which must then decline as it does for any call it does not serve (fusion:
+ * pb_fuse_off), so the answer is the kernel's either way. */
 static inline void pb_executor_withdraw(enum pb_executor_id e)
 {
     pb_exec_withdrawn[e] = 1;
