@@ -12,54 +12,44 @@
 
 #include <string.h>
 
-/* A part of the function placed elsewhere (the one holding `target`, bounded by its unwind entry)
- * runs on in the original when it jumps back: harmless unless it jumps into the original's first
- * 5 bytes (the patched entry), or anywhere unknown (an indirect jump). Decoded with d. */
-static int pb_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d)
+/*
+ * Code a jump out of the function reaches, bounded by the unwind entry holding `target`, decoded
+ * with d; 1 if it cannot land in the entry's patched bytes. Two cases:
+ *  - a part of the function placed elsewhere, entered past its start (GCC's .cold parts): it runs
+ *    on in the original when it jumps back, harmless unless it jumps into the original's first 5
+ *    bytes, or anywhere unknown (an indirect jump); a part that cannot be bounded or decoded is
+ *    unsafe;
+ *  - code entered at its first instruction, where an unwind entry of its own starts
+ *    (entered_at_start: a tail call, or a .cold part entered at its start, which is how GCC
+ *    usually enters one): its direct jumps into those bytes would land in the middle of the jump
+ *    there (with `endbr64` first, a loop head at +4 is within reach), so they are looked for; its
+ *    indirect jumps are not held against it (a tail-called function's jump tables are its own),
+ *    and code that cannot be bounded or decoded is another function's, which nothing here can
+ *    check (install.c, "not checkable").
+ */
+static int pb_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d, int entered_at_start)
 {
+    const int unknown = entered_at_start; /* what cannot be checked counts as */
     struct pb_fde_info fi;
     const char *why = "";
-    if (pb_find_fde(target, 0, &fi, &why) != 1 || fi.pc_range > PB_COPY_MAX_BYTES)
-        return 0;
+    if (pb_find_fde(target, 0, &fi, &why) != 1 || fi.pc_range > PB_COPY_MAX_BYTES ||
+        (entered_at_start && fi.pc_begin != target))
+        return unknown;
     const uint8_t *code = (const uint8_t *)fi.pc_begin;
     size_t left = (size_t)fi.pc_range;
     uint64_t address = fi.pc_begin;
     struct pb_x86_insn in;
     while (left) {
         if (!pb_decoder_next(d, &code, &left, &address, &in))
-            return 0;
+            return unknown;
         if (!in.is_jump)
             continue;
-        if (!in.has_imm_operand)
+        if (!in.has_imm_operand) {
+            if (entered_at_start)
+                continue;
             return 0; /* an indirect jump: it could land anywhere */
-        uint64_t t = in.imm;
-        if (t > fn && t < fn + 5)
-            return 0;
-    }
-    return 1;
-}
-
-/* Code entered at its first instruction, where an unwind entry of its own starts: a tail call, or
- * a .cold part entered at its start (GCC gives .cold parts entries of their own, and the jump into
- * one usually targets its first block). Its direct jumps into the entry's patched bytes would land
- * in the middle of the jump there, so they are looked for (with `endbr64` first, a loop head at
- * +4 is within reach). Its indirect jumps are not held against it (a tail-called function's jump
- * tables are its own), and code that cannot be bounded or decoded is another function's, which
- * nothing here can check (install.c, "not checkable"). 1 if safe. */
-static int pb_entered_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d)
-{
-    struct pb_fde_info fi;
-    const char *why = "";
-    if (pb_find_fde(target, 0, &fi, &why) != 1 || fi.pc_begin != target || fi.pc_range > PB_COPY_MAX_BYTES)
-        return 1;
-    const uint8_t *code = (const uint8_t *)fi.pc_begin;
-    size_t left = (size_t)fi.pc_range;
-    uint64_t address = fi.pc_begin;
-    struct pb_x86_insn in;
-    while (left) {
-        if (!pb_decoder_next(d, &code, &left, &address, &in))
-            return 1;
-        if (in.is_jump && in.has_imm_operand && in.imm > fn && in.imm < fn + 5)
+        }
+        if (in.imm > fn && in.imm < fn + 5)
             return 0;
     }
     return 1;
@@ -185,12 +175,12 @@ static int pb_check_branches(struct pb_copy_job *job, struct pb_decoder *dec,
     for (size_t i = 0; i < count; i++) {
         const struct pb_insn *d = &insns[i];
         int leaves = d->kind == PB_I_BRANCH && d->branch != 0xe8 && (d->target < fn || d->target >= fn + size);
-        if (leaves && pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec)) {
+        if (leaves && pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec, 0)) {
             pb_refuse(job, "the jump at +0x%x leaves for a part of it placed elsewhere (a .cold part) "
                       "that may jump into its first 5 bytes", d->off);
             return 0;
         }
-        if (leaves && !pb_jump_may_return(d->target) && !pb_entered_part_safe(fn, d->target, dec)) {
+        if (leaves && !pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec, 1)) {
             pb_refuse(job, "the jump at +0x%x leaves for code with an unwind entry of its own (a .cold "
                       "part, or a tail call) that jumps into its first 5 bytes", d->off);
             return 0;
