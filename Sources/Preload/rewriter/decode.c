@@ -24,8 +24,10 @@
  *    usually enters one): its direct jumps into those bytes would land in the middle of the jump
  *    there (with `endbr64` first, a loop head at +4 is within reach), so they are looked for; its
  *    indirect jumps are not held against it (a tail-called function's jump tables are its own),
- *    and code that cannot be bounded or decoded is another function's, which nothing here can
- *    check (install.c, "not checkable").
+ *    and code that cannot be bounded or decoded (an entry over PB_COPY_MAX_BYTES, data in the
+ *    text) is let through unchecked, as another function's jumps are (install.c, "not
+ *    checkable"): refusing it would refuse every tail call into such code, and a .cold part of
+ *    that size is not one GCC makes of a function small enough to copy.
  */
 static int pb_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d, int entered_at_start)
 {
@@ -42,10 +44,12 @@ static int pb_part_safe(uint64_t fn, uint64_t target, struct pb_decoder *d, int 
     while (left) {
         if (!pb_decoder_next(d, &code, &left, &address, &in))
             return unknown;
-        if (!in.is_jump)
+        /* A direct call or xbegin (its abort target) into those bytes would land as badly as a
+         * jump; an indirect call returns to where it was made. */
+        if (!in.is_jump && !in.is_call && !in.is_xbegin)
             continue;
         if (!in.has_imm_operand) {
-            if (entered_at_start)
+            if (entered_at_start || !in.is_jump)
                 continue;
             return 0; /* an indirect jump: it could land anywhere */
         }
@@ -182,7 +186,7 @@ static int pb_check_branches(struct pb_copy_job *job, struct pb_decoder *dec,
         }
         if (leaves && !pb_jump_may_return(d->target) && !pb_part_safe(fn, d->target, dec, 1)) {
             pb_refuse(job, "the jump at +0x%x leaves for code with an unwind entry of its own (a .cold "
-                      "part, or a tail call) that jumps into its first 5 bytes", d->off);
+                      "part, or a tail call) that jumps or calls into its first 5 bytes", d->off);
             return 0;
         }
         if (d->kind == PB_I_BRANCH && d->target >= fn && d->target < fn + size) {

@@ -42,7 +42,8 @@
  * than the 5-byte entry jump, unwind tables the rewriter cannot
  * translate or register with the program's unwinder, and everything when other threads are
  * already running (the entry is patched while no thread can be executing it). Not checkable
- * here: a jump from another function into the first 5 bytes of this one.
+ * here: a jump from another function into the first 5 bytes of this one, and from code entered at
+ * its start that cannot be bounded or decoded (decode.c, pb_part_safe).
  *
  * Invalidation. fork/vfork/clone children inherit the copies with the memory: the code is
  * unchanged and the identity cache is the executor's (wiped in fork children, marked busy around
@@ -281,7 +282,8 @@ void pb_copies_install(const struct pb_copy_request *reqs, size_t n, struct pb_c
     if (!n)
         return;
     /* Without the wrappers' plain entries no call site would get a stub, and that verdict would be
-     * remembered in the decode cache: a start-up that forgot them builds nothing. */
+     * remembered in the decode cache: a start-up that forgot them (a bug: runtime.c and the golden
+     * tests' entry register them first) builds nothing, the copies of `syscall` sites too. */
     if (!pb_copies_call_wrappers_registered()) {
         pb_log(PB_LOG_ERROR, "internal error: the copies' call entries have no wrapper to continue in; "
                "no instrumented copies");
