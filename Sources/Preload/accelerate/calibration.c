@@ -17,6 +17,7 @@
 /* The calibration file written by `privbox doctor --calibrate`: lines "name served native" in TSC
  * cycles, after a first line naming the machine (kernel release and CPU) it was measured on. */
 static void pb_read_calibration_file(void);
+static void pb_calibration_machine(char *out, size_t len);
 void pb_read_calibration(void)
 {
     /* sscanf's %lf raises FE_INEXACT, in the program's floating-point environment */
@@ -63,7 +64,9 @@ out:
 
 /* ---- calibration (`privbox doctor --calibrate` calls this through dlopen) ----------------------- */
 
-void pb_calibration_machine(char *out, size_t len)
+/* "privbox-calibration/1 <kernel release> <arch> | <CPU model>": the machine a calibration holds
+ * for (its first line). */
+static void pb_calibration_machine(char *out, size_t len)
 {
     struct utsname u;
     char cpu[128] = "unknown CPU";

@@ -12,8 +12,5 @@
 /* Reads the calibration file, if one holds for this machine, and tells the executor protocol
  * which executors it says lose here (pb_exec_calibrated_slower). */
 void pb_read_calibration(void) PB_HIDDEN;
-/* "privbox-calibration/1 <kernel release> <arch> | <CPU model>": the machine a calibration holds
- * for (its first line). */
-void pb_calibration_machine(char *out, size_t len) PB_HIDDEN;
 
 #endif

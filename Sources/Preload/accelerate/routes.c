@@ -46,6 +46,9 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 
+static void pb_auto_maybe_decide(uint64_t now_ns);
+static void pb_routes_report(void);
+
 struct pb_route pb_routes[PB_ROUTE_SLOTS];
 /* The slots in use, in the order routes were added: what the scans below walk, so that they touch
  * only the table's pages that hold routes. */
@@ -161,7 +164,8 @@ static int pb_route_add(uint64_t site, unsigned nr, const char *label)
     return 0;
 }
 
-void pb_route_alias(uint64_t site, uint64_t copy_site)
+/* Adds a route at `copy_site` like the one at `site`, if there is one (a call in a copy). */
+static void pb_route_alias(uint64_t site, uint64_t copy_site)
 {
     uint32_t h = pb_route_hash(site);
     for (uint32_t i = 0; i < PB_ROUTE_PROBES; i++) {
@@ -351,7 +355,7 @@ void pb_auto_begin(void)
     pb_hooks_update();
 }
 
-void pb_auto_maybe_decide(uint64_t now_ns)
+static void pb_auto_maybe_decide(uint64_t now_ns)
 {
     if (now_ns < pb_proc.start_ns + PB_AUTO_WARMUP_NS)
         return;
@@ -387,7 +391,7 @@ void pb_auto_maybe_decide(uint64_t now_ns)
 
 /* ---- the report at exit (PRIVBOX_LOG=info) ------------------------------------------------------ */
 
-void pb_routes_report(void)
+static void pb_routes_report(void)
 {
     struct pb_fpenv fp;
     pb_fpenv_save(&fp);

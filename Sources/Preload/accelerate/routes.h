@@ -159,10 +159,6 @@ static inline int pb_route_unsampled(void)
 struct stat;
 int pb_routes_install_plan(const struct stat *profile, char *err, size_t errlen) PB_HIDDEN;
 void pb_auto_begin(void) PB_HIDDEN;
-void pb_auto_maybe_decide(uint64_t now_ns) PB_HIDDEN;
-void pb_routes_report(void) PB_HIDDEN;
-/* Adds a route at `copy_site` like the one at `site`, if there is one (a call in a copy). */
-void pb_route_alias(uint64_t site, uint64_t copy_site) PB_HIDDEN;
 /* Every executor stops answering for the kernel, for good (a seccomp filter is being installed:
  * pb_installs_seccomp_filter). */
 void pb_executors_stop(const char *why) PB_HIDDEN;

@@ -23,17 +23,6 @@ void pb_executors_see_clone(unsigned long flags)
     pb_sigmask_disable("a child sharing the memory was made with clone()");
 }
 
-/* Calls made through syscall() that change what the identity executor records. */
-static int pb_syscall_changes_identity(long nr)
-{
-    switch (nr) {
-    case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid: case SYS_setresuid:
-    case SYS_setresgid: case SYS_setpgid: case SYS_setsid: case SYS_unshare: case SYS_setns:
-        return 1;
-    }
-    return 0;
-}
-
 /* The set of calls here is pb_raw_call_touches_records's (records.h), which the wrapper tests first. */
 int pb_executors_raw_call_begin(long nr, long a1)
 {
@@ -52,7 +41,8 @@ int pb_executors_raw_call_begin(long nr, long a1)
         pb_sigmask_disable("syscall() changed signal state directly");
         return 0;
     default:
-        if (!pb_syscall_changes_identity(nr))
+        /* The rest of pb_raw_call_touches_records's set: set*id, setpgid, setsid, unshare, setns. */
+        if (!pb_raw_call_touches_records(nr))
             return 0;
         pb_identity_change_begin();
         return 1;

@@ -51,7 +51,10 @@ static void pb_dir_open_failed(long err, long dirfd, const char *name, const cha
     snprintf(why, whylen, "directory %.*s cannot be opened (%s)", (int)end, path, strerror((int)-err));
 }
 
-long pb_cache_dir_open(const char *path, int create, const char **name, char *why, size_t whylen)
+/* The directory holding the cache file at path, checked from the cache root down (created, mode
+ * 0700, where missing when create is set), with *name the file's name in it; -1 with why ("" if
+ * merely missing) otherwise. The file is then opened or written relative to it. */
+static long pb_cache_dir_open(const char *path, int create, const char **name, char *why, size_t whylen)
 {
     why[0] = '\0';
     const char *base, *suffix;

@@ -22,10 +22,6 @@
 long pb_open_trusted_cache_file(const char *path, const char *remedy) PB_HIDDEN;
 /* pb_open_trusted_cache_file, then pb_read_fd; -1 if refused or missing. */
 long pb_read_trusted_cache_file(const char *path, const char *remedy, char *buf, size_t cap) PB_HIDDEN;
-/* The directory holding the cache file at path, checked as above (created, mode 0700, where
- * missing when create is set), with *name the file's name in it; -1 with why ("" if merely
- * missing) otherwise. For writers: the file is then made relative to it. */
-long pb_cache_dir_open(const char *path, int create, const char **name, char *why, size_t whylen) PB_HIDDEN;
 /* Writes a cache file atomically, mode 0600, creating its directories; a failure leaves no file
  * (the plans' and the copies' writer). */
 void pb_cache_file_write(const char *path, const void *buf, size_t len) PB_HIDDEN;

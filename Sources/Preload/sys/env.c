@@ -63,7 +63,8 @@ static void pb_env_remove_from(char **env, const char *name)
         while (*e++);
 }
 
-void pb_env_remove(const char *name)
+/* Removes every `name` from both arrays (main()'s envp and environ). */
+static void pb_env_remove(const char *name)
 {
     pb_env_remove_from(pb_startup_envp, name);
     if (environ != pb_startup_envp)

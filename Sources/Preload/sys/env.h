@@ -13,8 +13,6 @@
 void pb_env_start(char **envp) PB_HIDDEN;
 /* The value of `name` in environ, or null. */
 const char *pb_env_get(const char *name) PB_HIDDEN;
-/* Removes every `name` from both arrays (main()'s envp and environ). */
-void pb_env_remove(const char *name) PB_HIDDEN;
 /* Sets the variable whose "NAME=value" text is `entry` (static storage: it must outlive the
  * process); see sys/env.c for what a program that reads only envp sees of a new one. */
 void pb_env_set(const char *entry) PB_HIDDEN;
